@@ -1,0 +1,1 @@
+"""Catalyst: the trading agent that runs on the droplet."""
