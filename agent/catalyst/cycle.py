@@ -1,0 +1,474 @@
+"""One cycle: reconcile → enforce risk → strategy → size → submit → persist → heartbeat.
+
+Run by cron every minute while the market is open (``catalyst cycle``), under the cycle lock.
+Time comes from the broker's clock. A closed market exits fast and still pings. The halt flag is
+read at the start and again before every order. Any surprise while positions are open is a critical
+error, and a critical error with positions open stops trading (procedure 4.2).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from .broker.models import (
+    OPEN_ORDER_STATUSES,
+    AccountInfo,
+    BrokerError,
+    ClockInfo,
+    OrderInfo,
+    OrderRejected,
+    PositionInfo,
+)
+from .config import Config, LimitsError, effective_limits
+from .guard import check_live_guard
+from .halt import read_halt
+from .heartbeat import summary_body
+from .killswitch import FlattenBroker, emergency_stop, sync_pending
+from .lock import LockBusy, cycle_lock
+from .log import fields
+from .market_data import MarketData, UniverseError
+from .phases import Limits, PhaseTable
+from .reconcile import reconcile
+from .risk import (
+    AccountState,
+    PendingEntry,
+    PositionState,
+    Trigger,
+    check_entry,
+    evaluate_triggers,
+    investigate_warnings,
+    position_size,
+)
+from .strategy.base import Strategy
+
+log = logging.getLogger("catalyst.cycle")
+
+EXIT_CODES = {"ok": 0, "closed": 0, "skipped": 0, "halted": 3, "refused": 3, "stopped": 5, "error": 4}
+FLAT_BEFORE_CLOSE = timedelta(minutes=10)
+ENTRY_TIMEOUT = timedelta(minutes=15)
+COST_PER_SHARE = 0.02  # commission + slippage allowance in sizing (procedure 7.1)
+
+
+class Pinger(Protocol):
+    def start(self, check: str, rid: str) -> bool: ...
+    def success(self, check: str, rid: str | None = None, body: str = "") -> bool: ...
+    def fail(self, check: str, rid: str | None = None, body: str = "") -> bool: ...
+    def log(self, check: str, rid: str | None = None, body: str = "") -> bool: ...
+
+
+class TradingBroker(Protocol):
+    def clock(self) -> ClockInfo: ...
+    def account(self) -> AccountInfo: ...
+    def positions(self) -> list[PositionInfo]: ...
+    def orders(self, status: str = "all", after: datetime | None = None, limit: int = 500) -> list[OrderInfo]: ...
+    def order_by_client_id(self, client_order_id: str) -> OrderInfo | None: ...
+    def fills(self, after: datetime | None = None) -> list[dict[str, Any]]: ...
+    def session(self, day: Any) -> tuple[datetime, datetime] | None: ...
+    def submit_bracket(self, client_order_id: str, symbol: str, qty: int, limit_price: float,
+                       take_profit: float, stop_loss: float, time_in_force: str = "day") -> OrderInfo: ...
+    def submit_stop(self, client_order_id: str, symbol: str, qty: int, stop_price: float) -> OrderInfo: ...
+    def submit_market_sell(self, client_order_id: str, symbol: str, qty: int) -> OrderInfo: ...
+    def cancel(self, order_id: str) -> None: ...
+
+
+@dataclass
+class CycleOutcome:
+    run_id: str
+    outcome: str
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.outcome]
+
+
+@dataclass
+class CycleDeps:
+    config: Config
+    broker: TradingBroker
+    pinger: Pinger
+    table: PhaseTable
+    strategy: Strategy
+    market: MarketData
+    open_store: Callable[[], Any]
+    flatten_broker: Callable[[], FlattenBroker]
+
+
+def record_submitted(store: Any, coid: str, bo: OrderInfo) -> None:
+    """The broker has the order: keep its id, status and any fill it already made."""
+    store.mark_order_submitted(coid, bo.id, "submitted")
+    store.update_order_from_broker(coid, bo.status, bo.filled_qty, bo.filled_avg_price, bo.id)
+
+
+def client_order_id(kind: str, mode: str, symbol: str, at: datetime, run_id: str) -> str:
+    """Ours, unique and readable: ``cat-<mode>-<kind>-<symbol>-<yyyymmddHHMM>-<run>``."""
+    return f"cat-{mode}-{kind}-{symbol}-{at.strftime('%Y%m%d%H%M')}-{run_id[:8]}"
+
+
+def active_stops(orders: Sequence[OrderInfo]) -> dict[str, int]:
+    """Shares protected by a working stop, per symbol. A leg held behind an unfilled parent protects nothing."""
+    covered: dict[str, int] = {}
+    for o in orders:
+        for x in o.walk():
+            if x.side != "sell" or not x.is_stop or x.status not in OPEN_ORDER_STATUSES:
+                continue
+            if x is not o and o.status in OPEN_ORDER_STATUSES:
+                continue  # the entry has not completely filled: its stop leg is not working yet
+            covered[x.symbol] = covered.get(x.symbol, 0) + x.qty - x.filled_qty
+    return covered
+
+
+def stop_prices(orders: Sequence[OrderInfo]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for o in orders:
+        for x in o.walk():
+            if x.side == "sell" and x.is_stop and x.status in OPEN_ORDER_STATUSES and x.stop_price:
+                out[x.symbol] = max(out.get(x.symbol, 0.0), x.stop_price)
+    return out
+
+
+class Cycle:
+    def __init__(self, deps: CycleDeps) -> None:
+        self.d = deps
+        self.cfg = deps.config
+        self.mode = deps.config.mode
+        self.now: datetime | None = None  # the broker's time at the start of this cycle
+        self._t0 = 0.0
+
+    def _broker_time(self) -> datetime | None:
+        """Broker time now: the cycle's broker clock reading plus the time spent since."""
+        return None if self.now is None else self.now + timedelta(seconds=time.monotonic() - self._t0)
+
+    def _risk(self, store: Any, run_id: uuid.UUID, phase: str | None, rule: str, severity: str,
+              symbol: str | None = None, **detail: Any) -> None:
+        store.record_risk_event(rule=rule, severity=severity, symbol=symbol, mode=self.mode, phase=phase,
+                                run_id=run_id, detail=detail, occurred_at=self._broker_time())
+
+    def _finish(self, store: Any, run_id: uuid.UUID, outcome: str, detail: dict[str, Any],
+                error: str | None = None) -> None:
+        store.finish_cycle(run_id, outcome, detail, error, finished_at=self._broker_time())
+
+    # ---------------------------------------------------------------- entry point
+    def run(self) -> CycleOutcome:
+        run_id = uuid.uuid4()
+        rid = str(run_id)
+        self.d.pinger.start("cycle", rid)
+        try:
+            with cycle_lock(self.cfg.state_dir):
+                out = self._locked(run_id)
+        except LockBusy as exc:
+            self.d.pinger.log("cycle", rid, f"skipped: {exc}")
+            out = CycleOutcome(rid, "skipped", str(exc))
+        log.info("cycle %s: %s", out.outcome, out.message, extra=fields(run_id=rid[:8], mode=self.mode))
+        return out
+
+    def _early(self, rid: str, outcome: str, message: str, ok: bool = False) -> CycleOutcome:
+        body = f"mode={self.mode} {outcome}: {message}"
+        if ok:
+            self.d.pinger.success("cycle", rid, body)
+        else:
+            self.d.pinger.fail("cycle", rid, body)
+        return CycleOutcome(rid, outcome, message)
+
+    def _locked(self, run_id: uuid.UUID) -> CycleOutcome:
+        rid = str(run_id)
+        halt = read_halt(self.cfg.state_dir)
+        if halt is not None:
+            return self._early(rid, "halted", halt.describe() + "; `catalyst emergency-resume` lifts it")
+        try:
+            clock = self.d.broker.clock()
+        except BrokerError as exc:
+            return self._early(rid, "error", f"broker clock unavailable: {exc}")
+        self.now, self._t0 = clock.timestamp, time.monotonic()
+        if not clock.is_open:
+            return self._early(rid, "closed", f"market closed; next open {clock.next_open.isoformat()}", ok=True)
+        try:
+            store = self.d.open_store()
+        except Exception as exc:
+            return self._early(rid, "error", f"database unavailable ({exc}); no orders this cycle; "
+                                             "stops already at the broker keep protecting open positions")
+        with store:
+            return self._with_store(store, run_id, clock)
+
+    def _with_store(self, store: Any, run_id: uuid.UUID, clock: ClockInfo) -> CycleOutcome:
+        rid = str(run_id)
+        synced = sync_pending(store, self.cfg.state_dir)
+        if synced:
+            log.warning("wrote %d emergency record(s) kept while the database was down", synced)
+        db_halt = store.active_halt()
+        if db_halt is not None:
+            return self._early(rid, "halted", f"halted in the database since {db_halt['halted_at']}: "
+                                              f"{db_halt['reason']}; `catalyst emergency-resume` lifts it")
+        phase_name = store.current_phase() if self.mode == "live" else "paper"
+        store.start_cycle(run_id, clock.timestamp, self.mode, phase_name, broker_time=clock.timestamp)
+        verdict = check_live_guard(self.cfg, store.latest_go_live(passed_only=True))
+        refusal = None if verdict.allowed else verdict.describe()
+        limits: Limits | None = None
+        if refusal is None:
+            try:
+                phase = self.d.table.get(phase_name) if phase_name != "paper" else self.d.table.paper
+                limits = effective_limits(phase, self.cfg.env_limits)
+            except (LimitsError, KeyError) as exc:
+                refusal = f"limits refused: {exc}"
+        if refusal is not None or limits is None or phase_name is None:
+            refusal = refusal or "no phase recorded for live mode; run `catalyst go-live`"
+            self._risk(store, run_id, phase_name, "live_guard", "breach", refusal=refusal)
+            self._finish(store, run_id, "refused", {"refusal": refusal}, refusal)
+            self.d.pinger.fail("cycle", rid, f"mode={self.mode} refused: {refusal}")
+            return CycleOutcome(rid, "refused", refusal)
+        try:
+            return self._trade(store, run_id, clock, phase_name, limits)
+        except Exception as exc:
+            return self._critical(store, run_id, phase_name, exc)
+
+    # ---------------------------------------------------------------- the pass
+    def _trade(self, store: Any, run_id: uuid.UUID, clock: ClockInfo, phase: str, limits: Limits) -> CycleOutcome:
+        rid = str(run_id)
+        broker = self.d.broker
+        now = clock.timestamp
+        session = broker.session(now.astimezone(clock.next_close.tzinfo).date())
+        if session is None:
+            raise RuntimeError("the broker says the market is open but lists no session today")
+        session_open, session_close = session
+        account = broker.account()
+        store.record_account_snapshot(mode=self.mode, equity=account.equity, last_equity=account.last_equity,
+                                      cash=account.cash, buying_power=account.buying_power,
+                                      long_market_value=account.long_market_value, status=account.status,
+                                      taken_at=now)
+        store.upsert_daily_equity(date=session_open.date(), mode=self.mode, equity=account.equity,
+                                  last_equity=account.last_equity, pnl=account.day_pnl)
+        orders = broker.orders(status="all", after=session_open - timedelta(days=5))
+        positions = broker.positions()
+        rec = reconcile(store, broker, orders, positions, mode=self.mode, phase=phase, now=now,
+                        fills_after=session_open - timedelta(days=1))
+        detail: dict[str, Any] = {"reconcile": rec.as_dict(), "phase": phase, "limits": limits.as_dict()}
+
+        breaches, protected = self._protect(store, run_id, phase, now, positions, orders)
+        if protected:
+            orders = broker.orders(status="all", after=session_open - timedelta(days=5))
+            positions = broker.positions()
+        detail["protected"] = protected
+        stops = stop_prices(orders)
+        pstates = [PositionState(p.symbol, p.qty, p.avg_entry_price, p.current_price, stops.get(p.symbol))
+                   for p in positions]
+        acct_state = AccountState(account.equity, account.last_equity, account.buying_power)
+        triggers = evaluate_triggers(acct_state, pstates, limits, self.d.table,
+                                     store.consecutive_execution_failures(mode=self.mode), False, breaches)
+        if rec.closed:  # the win rate changes only when a trade closes: warn then, not every minute
+            recent = [float(r["realized_pnl"] or 0) for r in store.closed_positions(mode=self.mode)[-10:]]
+            triggers += investigate_warnings(recent, self.d.table)
+        self._record_triggers(store, run_id, phase, triggers)
+        stop_now = [t for t in triggers if t.severity == "stop"]
+        if stop_now:
+            reason = "; ".join(f"{t.rule}: {t.detail}" for t in stop_now)
+            result = self._auto_stop(reason)
+            detail["emergency"] = result
+            self._finish(store, run_id, "stopped", detail, reason)
+            return CycleOutcome(rid, "stopped", f"automatic emergency stop: {reason}", detail)
+
+        if now >= session_close - FLAT_BEFORE_CLOSE:
+            detail["eod"] = self._flatten_eod(store, run_id, phase, now, positions, orders)
+        else:
+            detail["stale_entries_canceled"] = self._cancel_stale_entries(store, now, orders)
+            detail["entries"] = self._enter(store, run_id, phase, limits, account, pstates, orders, now,
+                                            session_open, session_close)
+        self._finish(store, run_id, "ok", detail)
+        body = summary_body(self.mode, phase, account.equity, len(positions), account.day_pnl)
+        self.d.pinger.success("cycle", rid, body)
+        return CycleOutcome(rid, "ok", body, detail)
+
+    # ---------------------------------------------------------------- risk
+    def _protect(self, store: Any, run_id: uuid.UUID, phase: str, now: datetime,
+                 positions: Sequence[PositionInfo], orders: Sequence[OrderInfo]) -> tuple[list[str], list[str]]:
+        """Every position gets a working stop now, or is closed. Returns (breaches, actions)."""
+        covered = active_stops(orders)
+        planned = {r["symbol"]: r for r in store.open_positions(mode=self.mode)}
+        breaches: list[str] = []
+        actions: list[str] = []
+        for p in positions:
+            missing = p.qty - covered.get(p.symbol, 0)
+            if missing <= 0:
+                continue
+            row = planned.get(p.symbol)
+            stop = float(row["stop_price"]) if row is not None and row["stop_price"] is not None else \
+                round(p.avg_entry_price * (1 - self.d.table.single_position_loss_limit), 2)
+            if read_halt(self.cfg.state_dir) is not None:
+                breaches.append(f"{p.symbol}: no stop, and a halt arrived before one could be placed")
+                continue
+            # Shares held by other sell orders (a lone take-profit leg) must be freed for the stop.
+            for o in orders:
+                for x in o.walk():
+                    if x.symbol == p.symbol and x.side == "sell" and x.status in OPEN_ORDER_STATUSES \
+                            and not x.is_stop and (x is o or o.status not in OPEN_ORDER_STATUSES):
+                        self.d.broker.cancel(x.id)
+                        missing = p.qty - covered.get(p.symbol, 0)
+            close_instead = p.current_price <= stop
+            kind, intent = ("close", "exit") if close_instead else ("stop", "protective_stop")
+            coid = client_order_id(kind, self.mode, p.symbol, now, str(run_id))
+            store.record_order_intent(client_order_id=coid, symbol=p.symbol, side="sell", qty=missing,
+                                      order_type="market" if close_instead else "stop", intent=intent,
+                                      mode=self.mode, time_in_force="day" if close_instead else "gtc",
+                                      stop_price=None if close_instead else stop,
+                                      position_id=row["position_id"] if row is not None else None)
+            try:
+                bo = (self.d.broker.submit_market_sell(coid, p.symbol, missing) if close_instead
+                      else self.d.broker.submit_stop(coid, p.symbol, missing, stop))
+                record_submitted(store, coid, bo)
+                if row is not None and not close_instead and row["stop_price"] is None:
+                    store.update_position_stop(row["position_id"], stop)
+                what = (f"{p.symbol}: no working stop; price {p.current_price:.2f} at or under the stop "
+                        f"{stop:.2f}, closed at market" if close_instead
+                        else f"{p.symbol}: no working stop for {missing} share(s); placed a stop at {stop:.2f}")
+                actions.append(what)
+                self._risk(store, run_id, phase, "missing_stop", "info", p.symbol, action=what)
+                log.warning(what)
+            except BrokerError as exc:
+                store.mark_order_failed(coid, str(exc), status="rejected" if isinstance(exc, OrderRejected)
+                                        else "unknown")
+                breaches.append(f"{p.symbol}: position without a stop, and placing one failed: {exc}")
+        return breaches, actions
+
+    def _record_triggers(self, store: Any, run_id: uuid.UUID, phase: str, triggers: Sequence[Trigger]) -> None:
+        for t in triggers:
+            self._risk(store, run_id, phase, t.rule, t.severity, detail=t.detail)
+            level = logging.CRITICAL if t.severity == "stop" else logging.WARNING
+            log.log(level, "%s trigger %s: %s", t.severity, t.rule, t.detail)
+            if t.severity == "investigate":
+                self.d.pinger.log("risk", None, f"INVESTIGATE {t.rule}: {t.detail}")
+
+    def _auto_stop(self, reason: str) -> dict[str, Any]:
+        result = emergency_stop(
+            state_dir=self.cfg.state_dir, reason=reason, broker=self.d.flatten_broker(), source="automatic",
+            database_url=self.cfg.database_url.reveal(), pinger=self.d.pinger, log_file=self.cfg.log_file,
+            report_dir=self.cfg.report_dir, deadline=30.0,
+        )
+        return result.as_dict()
+
+    def _critical(self, store: Any, run_id: uuid.UUID, phase: str, exc: Exception) -> CycleOutcome:
+        rid = str(run_id)
+        message = f"critical error: {type(exc).__name__}: {exc}"
+        log.critical("%s\n%s", message, traceback.format_exc())
+        exposed: bool | None
+        try:
+            exposed = bool(self.d.broker.positions())
+        except Exception:
+            exposed = None
+        detail: dict[str, Any] = {"error": message, "positions_open": exposed}
+        try:
+            self._risk(store, run_id, phase, "critical_error", "stop" if exposed is not False else "investigate",
+                       error=message)
+        except Exception:
+            log.exception("could not record the critical error")
+        outcome = "error"
+        if exposed is not False:
+            detail["emergency"] = self._auto_stop(f"critical error while positions are open: {message}")
+            outcome = "stopped"
+        else:
+            self.d.pinger.fail("cycle", rid, f"mode={self.mode} {message}")
+        try:
+            self._finish(store, run_id, outcome, detail, message)
+        except Exception:
+            log.exception("could not record the cycle's end")
+        return CycleOutcome(rid, outcome, message, detail)
+
+    # ---------------------------------------------------------------- orders
+    def _cancel_stale_entries(self, store: Any, now: datetime, orders: Sequence[OrderInfo]) -> list[str]:
+        canceled = []
+        for o in orders:
+            if o.side != "buy" or o.status not in OPEN_ORDER_STATUSES or o.submitted_at is None:
+                continue
+            row = store.get_order(o.client_order_id)
+            if row is None or row["intent"] != "entry" or now - o.submitted_at < ENTRY_TIMEOUT:
+                continue
+            self.d.broker.cancel(o.id)
+            canceled.append(o.symbol)
+        return canceled
+
+    def _flatten_eod(self, store: Any, run_id: uuid.UUID, phase: str, now: datetime,
+                     positions: Sequence[PositionInfo], orders: Sequence[OrderInfo]) -> list[str]:
+        done = []
+        for o in orders:
+            for x in o.walk():
+                if x.status in OPEN_ORDER_STATUSES and (x is o or o.status not in OPEN_ORDER_STATUSES):
+                    self.d.broker.cancel(x.id)
+        rows = {r["symbol"]: r for r in store.open_positions(mode=self.mode)}
+        for p in positions:
+            coid = client_order_id("eod", self.mode, p.symbol, now, str(run_id))
+            row = rows.get(p.symbol)
+            store.record_order_intent(client_order_id=coid, symbol=p.symbol, side="sell", qty=p.qty,
+                                      order_type="market", intent="exit", mode=self.mode,
+                                      position_id=row["position_id"] if row is not None else None)
+            try:
+                bo = self.d.broker.submit_market_sell(coid, p.symbol, p.qty)
+                record_submitted(store, coid, bo)
+                done.append(p.symbol)
+            except BrokerError as exc:
+                store.mark_order_failed(coid, str(exc), status="rejected" if isinstance(exc, OrderRejected)
+                                        else "unknown")
+                log.error("end-of-day exit failed for %s: %s", p.symbol, exc)
+        return done
+
+    def _enter(self, store: Any, run_id: uuid.UUID, phase: str, limits: Limits, account: AccountInfo,
+               positions: Sequence[PositionState], orders: Sequence[OrderInfo], now: datetime,
+               session_open: datetime, session_close: datetime) -> list[str]:
+        pending = [PendingEntry(o.symbol, o.qty - o.filled_qty, o.limit_price or 0.0,
+                                next((leg.stop_price for leg in o.legs if leg.is_stop), None))
+                   for o in orders if o.side == "buy" and o.status in OPEN_ORDER_STATUSES and o.filled_qty == 0]
+        entered_today = [o.symbol for o in orders if o.side == "buy" and o.submitted_at is not None
+                         and o.submitted_at >= session_open]
+        held = frozenset([p.symbol for p in positions] + [p.symbol for p in pending] + entered_today)
+        try:
+            view = self.d.market.view(now, session_open, session_close, held)
+        except UniverseError as exc:
+            raise RuntimeError(str(exc)) from None
+        ideas, skips = self.d.strategy.signals(view)
+        for s in skips:
+            log.debug("skip %s: %s", s.symbol, s.reason)
+        buying_power = account.buying_power
+        results: list[str] = []
+        for idea in ideas:
+            acct = AccountState(account.equity, account.last_equity, buying_power)
+            qty = position_size(account.equity, limits.risk_per_trade, idea.entry_price, idea.stop_price,
+                                buying_power, COST_PER_SHARE)
+            decision = check_entry(qty, idea, acct, positions, pending, limits)
+            if not decision.allowed:
+                results.append(f"{idea.symbol}: refused ({'; '.join(decision.reasons)})")
+                log.info("entry refused for %s: %s", idea.symbol, "; ".join(decision.reasons))
+                continue
+            if read_halt(self.cfg.state_dir) is not None:
+                results.append("halt arrived: no more entries")
+                break
+            coid = client_order_id("entry", self.mode, idea.symbol, now, str(run_id))
+            store.record_order_intent(client_order_id=coid, symbol=idea.symbol, side="buy", qty=decision.qty,
+                                      order_type="limit", order_class="bracket", intent="entry", mode=self.mode,
+                                      limit_price=idea.entry_price, stop_price=idea.stop_price,
+                                      take_profit=idea.target_price, time_in_force="day")
+            try:
+                bo = self.d.broker.submit_bracket(coid, idea.symbol, decision.qty, idea.entry_price,
+                                                  idea.target_price, idea.stop_price)
+            except OrderRejected as exc:
+                store.mark_order_failed(coid, str(exc), status="rejected")
+                self._risk(store, run_id, phase, "order_rejected", "info", idea.symbol, error=str(exc))
+                results.append(f"{idea.symbol}: rejected by the broker ({exc})")
+                continue
+            except BrokerError as exc:
+                store.mark_order_failed(coid, str(exc), status="unknown")
+                self._risk(store, run_id, phase, "execution_failure", "info", idea.symbol, error=str(exc))
+                results.append(f"{idea.symbol}: outcome unknown ({exc}); reconciled next cycle")
+                continue
+            record_submitted(store, coid, bo)
+            pending.append(PendingEntry(idea.symbol, decision.qty, idea.entry_price, idea.stop_price))
+            buying_power -= decision.qty * idea.entry_price
+            results.append(f"{idea.symbol}: buy {decision.qty} @ {idea.entry_price:.2f} stop "
+                           f"{idea.stop_price:.2f} target {idea.target_price:.2f}")
+            log.info("entry submitted", extra=fields(symbol=idea.symbol, qty=decision.qty, limit=idea.entry_price,
+                                                     stop=idea.stop_price, target=idea.target_price, coid=coid))
+        return results
