@@ -182,29 +182,13 @@ def health(as_json: bool) -> None:
 
 # ---------------------------------------------------------------------------- trading
 def build_cycle(cfg: Any) -> Any:
-    from .broker.alpaca import AlpacaBroker
-    from .cycle import Cycle, CycleDeps
-    from .heartbeat import Heartbeat
-    from .market_data import MarketData
-    from .status import lite_broker
-    from .store.repo import Store
-    from .strategy import UnknownStrategy, load_strategy
+    from .strategy import UnknownStrategy
+    from .wiring import build_cycle as wire
 
     try:
-        strategy = load_strategy(cfg.strategy)
+        return wire(cfg)
     except UnknownStrategy as exc:
         fail(str(exc), EXIT_CONFIG)
-    broker = AlpacaBroker(cfg.base_url, cfg.api_key.reveal(), cfg.secret_key.reveal(),
-                          data_url=cfg.data_url)
-    pinger = Heartbeat({k: (v.reveal() if v else None) for k, v in cfg.hc_ping_urls.items()},
-                       timeout=cfg.heartbeat_timeout)
-    deps = CycleDeps(
-        config=cfg, broker=broker, pinger=pinger, table=table(), strategy=strategy,
-        market=MarketData(broker, cfg.state_dir, cfg.universe),
-        open_store=lambda: Store.open(cfg.database_url.reveal(), connect_timeout=5),
-        flatten_broker=lambda: lite_broker(cfg),
-    )
-    return Cycle(deps)
 
 
 @main.command(epilog=EXIT_HELP)
@@ -259,17 +243,13 @@ def emergency_stop_cmd(reason: str, deadline: float, as_json: bool) -> None:
     5xx (it retries until flat or the deadline). Cron entries are disabled by the emergency-stop
     playbook; this command halts every cycle through the halt flag.
     """
-    from .broker.lite import LiteBroker
-    from .heartbeat import Heartbeat
+    from .connect import heartbeat_for, lite_broker
     from .killswitch import emergency_stop
 
     cfg = load()
     logging_for(cfg)
-    broker = LiteBroker(cfg.base_url, cfg.api_key.reveal(), cfg.secret_key.reveal(), timeout=5.0)
-    pinger = Heartbeat({k: (v.reveal() if v else None) for k, v in cfg.hc_ping_urls.items()},
-                       timeout=cfg.heartbeat_timeout)
-    res = emergency_stop(state_dir=cfg.state_dir, reason=reason, broker=broker, source="manual",
-                         deadline=deadline, database_url=cfg.database_url.reveal(), pinger=pinger,
+    res = emergency_stop(state_dir=cfg.state_dir, reason=reason, broker=lite_broker(cfg), source="manual",
+                         deadline=deadline, database_url=cfg.database_url.reveal(), pinger=heartbeat_for(cfg),
                          log_file=cfg.log_file, report_dir=cfg.report_dir)
     emit(res.as_dict(), as_json, lambda _: res.summary() + f"\nrecorded: {res.recorded}; phone alerted: "
          f"{res.alerted}; log captured: {res.log_capture}\nresume with: catalyst emergency-resume "

@@ -35,7 +35,7 @@ from .lock import LockBusy, cycle_lock
 from .log import fields
 from .market_data import MarketData, UniverseError
 from .phases import Limits, PhaseTable
-from .reconcile import reconcile
+from .reconcile import reconcile, record_entry
 from .risk import (
     AccountState,
     PendingEntry,
@@ -275,11 +275,15 @@ class Cycle:
             return CycleOutcome(rid, "stopped", f"automatic emergency stop: {reason}", detail)
 
         if now >= session_close - FLAT_BEFORE_CLOSE:
-            detail["eod"] = self._flatten_eod(store, run_id, phase, now, positions, orders)
+            detail["eod"] = changed = self._flatten_eod(store, run_id, phase, now, positions, orders)
         else:
             detail["stale_entries_canceled"] = self._cancel_stale_entries(store, now, orders)
             detail["entries"] = self._enter(store, run_id, phase, limits, account, pstates, orders, now,
                                             session_open, session_close)
+            changed = detail["entries"] or detail["stale_entries_canceled"]
+        if changed:  # orders may have filled on arrival: end the cycle with the database matching the broker
+            reconcile(store, broker, broker.orders(status="all", after=session_open - timedelta(days=5)),
+                      broker.positions(), mode=self.mode, phase=phase, now=now)
         self._finish(store, run_id, "ok", detail)
         body = summary_body(self.mode, phase, account.equity, len(positions), account.day_pnl)
         self.d.pinger.success("cycle", rid, body)
@@ -465,6 +469,9 @@ class Cycle:
                 results.append(f"{idea.symbol}: outcome unknown ({exc}); reconciled next cycle")
                 continue
             record_submitted(store, coid, bo)
+            if bo.filled_qty > 0:  # a marketable limit fills on arrival: the position exists already
+                row = store.get_order(coid)
+                record_entry(store, bo, row, mode=self.mode, phase=phase, now=now)
             pending.append(PendingEntry(idea.symbol, decision.qty, idea.entry_price, idea.stop_price))
             buying_power -= decision.qty * idea.entry_price
             results.append(f"{idea.symbol}: buy {decision.qty} @ {idea.entry_price:.2f} stop "

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .broker.models import FINAL_ORDER_STATUSES, OrderInfo, PositionInfo
+from .broker.models import OrderInfo, PositionInfo
 from .log import fields
 
 log = logging.getLogger("catalyst.reconcile")
@@ -116,8 +116,8 @@ def reconcile(store: Any, broker: ReconcileBroker, broker_orders: Sequence[Order
         row = store.get_order(bo.client_order_id)
         if row is None or row["intent"] != "entry":
             continue
-        _record_legs(store, bo, row, mode)
-        _open_from_entry(store, bo, row, mode=mode, phase=phase, now=now, res=res)
+        if record_entry(store, bo, row, mode=mode, phase=phase, now=now):
+            res.opened.append(bo.symbol)
     # 3. positions the broker no longer holds
     held = {p.symbol: p for p in broker_positions}
     ours_by_coid = {r["client_order_id"]: r for r in store.orders_in_states(
@@ -155,6 +155,12 @@ def reconcile(store: Any, broker: ReconcileBroker, broker_orders: Sequence[Order
     return res
 
 
+def record_entry(store: Any, bo: OrderInfo, row: dict[str, Any], *, mode: str, phase: str, now: datetime) -> bool:
+    """Record an entry's legs and, once it has fills, its position. True when a position was opened now."""
+    _record_legs(store, bo, row, mode)
+    return _open_from_entry(store, bo, row, mode=mode, phase=phase, now=now)
+
+
 def _record_legs(store: Any, entry: OrderInfo, row: dict[str, Any], mode: str) -> None:
     for leg in entry.legs:
         existing = store.get_order(leg.client_order_id)
@@ -171,20 +177,18 @@ def _record_legs(store: Any, entry: OrderInfo, row: dict[str, Any], mode: str) -
         )
 
 
-def _open_from_entry(store: Any, bo: OrderInfo, row: dict[str, Any], *, mode: str, phase: str, now: datetime,
-                     res: ReconcileResult) -> None:
+def _open_from_entry(store: Any, bo: OrderInfo, row: dict[str, Any], *, mode: str, phase: str,
+                     now: datetime) -> bool:
     if bo.filled_qty <= 0:
-        return
+        return False
     existing = store.position_for_entry_order(bo.client_order_id)
     if existing is not None:
         if existing["status"] == "open" and float(existing["qty"]) != bo.filled_qty and bo.filled_avg_price:
             store.update_position_fill(existing["position_id"], qty=bo.filled_qty, entry_price=bo.filled_avg_price)
-        return
-    if bo.status not in FINAL_ORDER_STATUSES and bo.status != "partially_filled":
-        return
+        return False
     store.open_position(
         symbol=bo.symbol, direction="long", qty=bo.filled_qty, mode=mode, entry_price=bo.filled_avg_price,
         stop_price=row["stop_price"], target_price=row["take_profit"], phase=phase,
         entry_client_order_id=bo.client_order_id, opened_at=bo.filled_at or now, status="open",
     )
-    res.opened.append(bo.symbol)
+    return True

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .broker.lite import LiteBroker
 from .broker.models import OPEN_ORDER_STATUSES, BrokerError
 from .config import Config, effective_limits
+from .connect import lite_broker
 from .halt import read_halt
 from .phases import PhaseTable
 
@@ -22,10 +22,6 @@ MAX_CLOCK_SKEW = 60.0  # seconds between the broker's clock and ours before heal
 MAX_CYCLE_AGE = 180.0  # seconds since the last cycle, while the market is open
 MAX_BACKUP_AGE = 26 * 3600.0
 MIN_FREE_FRACTION = 0.05
-
-
-def lite_broker(cfg: Config, timeout: float = 5.0) -> LiteBroker:
-    return LiteBroker(cfg.base_url, cfg.api_key.reveal(), cfg.secret_key.reveal(), timeout=timeout)
 
 
 def _store(cfg: Config, timeout: float = 3.0) -> Any:
