@@ -269,7 +269,9 @@ def emergency_resume_cmd(reason: str, yes: bool) -> None:
              EXIT_REFUSED)
     cfg = load()
     logging_for(cfg)
-    by = os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown"
+    import getpass
+
+    by = os.environ.get("SUDO_USER") or getpass.getuser()
     try:
         file_cleared, db_cleared = emergency_resume(state_dir=cfg.state_dir, reason=reason, by=by,
                                                     database_url=cfg.database_url.reveal())

@@ -54,6 +54,7 @@ EXIT_CODES = {"ok": 0, "closed": 0, "skipped": 0, "halted": 3, "refused": 3, "st
 FLAT_BEFORE_CLOSE = timedelta(minutes=10)
 ENTRY_TIMEOUT = timedelta(minutes=15)
 COST_PER_SHARE = 0.02  # commission + slippage allowance in sizing (procedure 7.1)
+MIN_POSITION_VALUE = 1_000.0  # an entry cut below this by buying power is not worth its costs
 
 
 class Pinger(Protocol):
@@ -443,6 +444,10 @@ class Cycle:
             qty = position_size(account.equity, limits.risk_per_trade, idea.entry_price, idea.stop_price,
                                 buying_power, COST_PER_SHARE)
             decision = check_entry(qty, idea, acct, positions, pending, limits)
+            if decision.allowed and decision.qty * idea.entry_price < MIN_POSITION_VALUE:
+                results.append(f"{idea.symbol}: skipped ({decision.qty} share(s) = "
+                               f"${decision.qty * idea.entry_price:,.2f} < ${MIN_POSITION_VALUE:,.0f} minimum)")
+                continue
             if not decision.allowed:
                 results.append(f"{idea.symbol}: refused ({'; '.join(decision.reasons)})")
                 log.info("entry refused for %s: %s", idea.symbol, "; ".join(decision.reasons))

@@ -40,6 +40,10 @@ def run_until(cfg: Any, cycle: Any, *, until: str | None, sessions: int | None, 
                 echo(f"session {closed_sessions} closed at {clock.timestamp:%Y-%m-%d %H:%M}: equity "
                      f"{account.equity:,.2f} (day {account.day_pnl:+,.2f}); cycles {counts}")
                 counts = {}
+            if clock.is_open and clock.timestamp.minute == 0:
+                account = broker.account()
+                echo(f"  {clock.timestamp:%Y-%m-%d %H:%M}  equity {account.equity:,.2f}  day {account.day_pnl:+,.2f}  "
+                     f"positions {len(broker.positions())}  cycles {counts}")
             was_open = clock.is_open
             if sessions is not None and closed_sessions >= sessions:
                 return 0

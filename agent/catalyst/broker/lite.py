@@ -77,7 +77,9 @@ class LiteBroker:
     def positions(self) -> list[PositionInfo]:
         return [PositionInfo.from_json(p) for p in self._request("GET", "/positions")]
 
-    def orders(self, status: str = "open", nested: bool = True, limit: int = 500) -> list[OrderInfo]:
+    def orders(self, status: str = "open", nested: bool = False, limit: int = 500) -> list[OrderInfo]:
+        """Orders, flat by default: every working bracket leg is listed on its own, even when its entry
+        (already filled) would not be listed under status=open."""
         data = self._request("GET", "/orders", {"status": status, "nested": str(nested).lower(), "limit": limit})
         return [OrderInfo.from_json(o) for o in data]
 
