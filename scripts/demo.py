@@ -30,7 +30,8 @@ def say(text: str) -> None:
     print(f"   {text}", flush=True)
 
 
-def run(args: list[str], env: dict[str, str], show: bool = True, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], env: dict[str, str], show: bool = True,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     print(f"\n$ {shown}", flush=True)
     proc = subprocess.run(args, env=env, text=True, capture_output=True)
@@ -45,8 +46,9 @@ def run(args: list[str], env: dict[str, str], show: bool = True, check: bool = T
 
 class Simulator:
     def __init__(self, log: Path) -> None:
+        self._log = open(log, "w")  # noqa: SIM115 - lives as long as the simulator process
         self.proc = subprocess.Popen([str(BIN / "catalyst-sim"), "serve", "--port", "0"],
-                                     stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
+                                     stdout=subprocess.PIPE, stderr=self._log, text=True)
         lines = []
         assert self.proc.stdout is not None
         while len(lines) < 4:
@@ -74,6 +76,7 @@ class Simulator:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self._log.close()
 
 
 def scripted_day(sim: Simulator) -> None:
