@@ -78,7 +78,8 @@ HC_CHECKS: Mapping[str, str] = MappingProxyType(
 )
 
 SECRET_VARIABLES: frozenset[str] = frozenset(
-    {"ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_PAPER_API_KEY", "DATABASE_URL", *HC_CHECKS.values()}
+    {"ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_PAPER_API_KEY", "ALPACA_LIVE_API_KEY", "ALPACA_LIVE_SECRET_KEY",
+     "DATABASE_URL", *HC_CHECKS.values()}
 )
 SETTING_VARIABLES: frozenset[str] = frozenset(
     {
@@ -93,6 +94,7 @@ SETTING_VARIABLES: frozenset[str] = frozenset(
         "CATALYST_UNIVERSE",
         "CATALYST_HEARTBEAT_TIMEOUT",
         "ALPACA_DATA_URL",
+        "ALPACA_LIVE_BASE_URL",
         "CATALYST_CLOCK_SKEW_MAX",
     }
 )
@@ -107,6 +109,7 @@ DEFAULTS: Mapping[str, str] = MappingProxyType(
         "CATALYST_STRATEGY": "orb",
         "CATALYST_HEARTBEAT_TIMEOUT": "5",
         "CATALYST_CLOCK_SKEW_MAX": "60",
+        "ALPACA_LIVE_BASE_URL": "https://api.alpaca.markets",
     }
 )
 
@@ -194,6 +197,10 @@ class Config:
     # Seconds the broker's clock may differ from ours before `catalyst health` fails; 0 turns the
     # check off (a simulator's virtual clock is days away from the wall clock by design).
     clock_skew_max: float = 60.0
+    # The live account, for the go-live gate while still in paper mode: its keys (secrets) and URL.
+    live_api_key: Secret | None = None
+    live_secret_key: Secret | None = None
+    live_base_url: str = "https://api.alpaca.markets"
     # Variable name -> where its value came from: a file path, "environment" or "default".
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -545,6 +552,11 @@ def load_config(config_dir: Path | None = None, environ: Mapping[str, str] | Non
     if clock_skew_max < 0:
         raise values.bad("CATALYST_CLOCK_SKEW_MAX", skew_text, "must be >= 0 (0 turns the check off)")
 
+    live_key = values.get("ALPACA_LIVE_API_KEY")
+    live_secret = values.get("ALPACA_LIVE_SECRET_KEY")
+    live_base_url = _url(values, "ALPACA_LIVE_BASE_URL", values.required("ALPACA_LIVE_BASE_URL"),
+                         "the live trading URL such as https://api.alpaca.markets").rstrip("/")
+
     return Config(
         config_dir=config_dir,
         mode=mode,
@@ -564,6 +576,9 @@ def load_config(config_dir: Path | None = None, environ: Mapping[str, str] | Non
         heartbeat_timeout=heartbeat_timeout,
         data_url=data_url.rstrip("/") if data_url else None,
         clock_skew_max=clock_skew_max,
+        live_api_key=None if live_key is None else Secret(live_key),
+        live_secret_key=None if live_secret is None else Secret(live_secret),
+        live_base_url=live_base_url,
         sources=dict(values.sources),
     )
 

@@ -318,7 +318,7 @@ class Cycle:
             close_instead = p.current_price <= stop
             kind, intent = ("close", "exit") if close_instead else ("stop", "protective_stop")
             coid = client_order_id(kind, self.mode, p.symbol, now, str(run_id))
-            store.record_order_intent(client_order_id=coid, symbol=p.symbol, side="sell", qty=missing,
+            store.record_order_intent(client_order_id=coid, broker_time=now, symbol=p.symbol, side="sell", qty=missing,
                                       order_type="market" if close_instead else "stop", intent=intent,
                                       mode=self.mode, time_in_force="day" if close_instead else "gtc",
                                       stop_price=None if close_instead else stop,
@@ -408,7 +408,7 @@ class Cycle:
         for p in positions:
             coid = client_order_id("eod", self.mode, p.symbol, now, str(run_id))
             row = rows.get(p.symbol)
-            store.record_order_intent(client_order_id=coid, symbol=p.symbol, side="sell", qty=p.qty,
+            store.record_order_intent(client_order_id=coid, broker_time=now, symbol=p.symbol, side="sell", qty=p.qty,
                                       order_type="market", intent="exit", mode=self.mode,
                                       position_id=row["position_id"] if row is not None else None)
             try:
@@ -456,9 +456,9 @@ class Cycle:
                 results.append("halt arrived: no more entries")
                 break
             coid = client_order_id("entry", self.mode, idea.symbol, now, str(run_id))
-            store.record_order_intent(client_order_id=coid, symbol=idea.symbol, side="buy", qty=decision.qty,
-                                      order_type="limit", order_class="bracket", intent="entry", mode=self.mode,
-                                      limit_price=idea.entry_price, stop_price=idea.stop_price,
+            store.record_order_intent(client_order_id=coid, broker_time=now, symbol=idea.symbol, side="buy",
+                                      qty=decision.qty, order_type="limit", order_class="bracket", intent="entry",
+                                      mode=self.mode, limit_price=idea.entry_price, stop_price=idea.stop_price,
                                       take_profit=idea.target_price, time_in_force="day")
             try:
                 bo = self.d.broker.submit_bracket(coid, idea.symbol, decision.qty, idea.entry_price,

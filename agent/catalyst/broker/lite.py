@@ -7,11 +7,12 @@ Alpaca Trading API v2 paths and returns the same records as the alpaca-py adapte
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from typing import Any
 
 import httpx
 
-from .models import AccountInfo, BrokerError, ClockInfo, CloseResult, OrderInfo, PositionInfo
+from .models import NY, AccountInfo, BrokerError, ClockInfo, CloseResult, OrderInfo, PositionInfo
 
 
 def error_message(response: httpx.Response) -> str:
@@ -70,6 +71,16 @@ class LiteBroker:
 
     def clock(self) -> ClockInfo:
         return ClockInfo.from_json(self._request("GET", "/clock"))
+
+    def calendar(self, start: date, end: date) -> list[tuple[date, datetime, datetime]]:
+        """Trading sessions in [start, end] as (date, open, close), times in New York."""
+        out = []
+        for row in self._request("GET", "/calendar", {"start": start.isoformat(), "end": end.isoformat()}) or []:
+            d = date.fromisoformat(row["date"])
+            opens = datetime.combine(d, time.fromisoformat(row["open"]), NY)
+            closes = datetime.combine(d, time.fromisoformat(row["close"]), NY)
+            out.append((d, opens, closes))
+        return out
 
     def account(self) -> AccountInfo:
         return AccountInfo.from_json(self._request("GET", "/account"))

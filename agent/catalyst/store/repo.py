@@ -83,7 +83,7 @@ _ORDER_COLUMNS: Final = """
     o.order_id, o.client_order_id, o.broker_order_id, o.position_id, o.parent_client_order_id,
     o.security_id, s.symbol, o.side, o.order_type, o.order_class, o.qty, o.limit_price, o.stop_price,
     o.take_profit, o.time_in_force, o.intent, o.status, o.filled_qty, o.filled_avg_price,
-    o.submit_attempts, o.last_error, o.mode, o.created_at, o.submitted_at, o.updated_at
+    o.submit_attempts, o.last_error, o.mode, o.created_at, o.submitted_at, o.updated_at, o.broker_time
 """
 
 
@@ -180,6 +180,7 @@ class Store:
         take_profit: Number | None = None,
         position_id: int | None = None,
         parent_client_order_id: str | None = None,
+        broker_time: datetime | None = None,
     ) -> Row:
         """Write the order with status 'intent' BEFORE it is submitted. Raises :class:`DuplicateOrder`."""
         security_id = self.ensure_security(symbol)
@@ -189,13 +190,13 @@ class Store:
                     """
                     INSERT INTO orders (client_order_id, position_id, parent_client_order_id, security_id,
                         side, order_type, order_class, qty, limit_price, stop_price, take_profit,
-                        time_in_force, intent, status, mode)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'intent', %s)
+                        time_in_force, intent, status, mode, broker_time)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'intent', %s, %s)
                     RETURNING order_id
                     """,
                     (client_order_id, position_id, parent_client_order_id, security_id, side, order_type,
                      order_class or "simple", _dec(qty), _dec(limit_price), _dec(stop_price),
-                     _dec(take_profit), time_in_force, intent, mode),
+                     _dec(take_profit), time_in_force, intent, mode, broker_time),
                 )  # fmt: skip
         except psycopg.errors.UniqueViolation:
             raise DuplicateOrder(f"client_order_id {client_order_id!r} is already recorded") from None
@@ -930,3 +931,36 @@ class Store:
             )
             found = cur.fetchone() is not None
         return self.get_position(position_id) if found else None
+
+    # ------------------------------------------------------------------ lifecycle aggregates
+    def cycle_days(self, *, mode: str, since: datetime | None = None) -> list[Row]:
+        """Per trading day (New York date of the broker time): cycles ok, in error, and in all."""
+        with self._tx() as cur:
+            cur.execute(
+                """
+                SELECT (started_at AT TIME ZONE 'America/New_York')::date AS day,
+                       count(*) FILTER (WHERE outcome = 'ok') AS ok,
+                       count(*) FILTER (WHERE outcome = 'error') AS error,
+                       count(*) AS total
+                  FROM cycle_runs
+                 WHERE mode = %s AND (%s::timestamptz IS NULL OR started_at >= %s)
+                 GROUP BY 1 ORDER BY 1
+                """,
+                (mode, since, since),
+            )
+            return cur.fetchall()
+
+    def order_counts(self, *, mode: str, since: datetime | None = None) -> Row:
+        """Our submissions since ``since``: how many were sent, and how many ended unresolved or unsent."""
+        with self._tx() as cur:
+            cur.execute(
+                """
+                SELECT count(*) FILTER (WHERE submit_attempts > 0 OR status IN ('unknown', 'failed')) AS submitted,
+                       count(*) FILTER (WHERE status IN ('unknown', 'failed')) AS failed
+                  FROM orders
+                 WHERE mode = %s AND intent NOT IN ('stop', 'target')
+                   AND (%s::timestamptz IS NULL OR COALESCE(broker_time, created_at) >= %s)
+                """,
+                (mode, since, since),
+            )
+            return self._one(cur)
