@@ -90,7 +90,7 @@ def serve(host: str, port: int, paper_key: str, paper_secret: str, live_key: str
         click.echo(f"catalyst-sim: cannot listen on {host}:{port}: {exc.strerror}; pick another --port "
                    "or stop what holds it", err=True)
         sys.exit(EXIT_CANNOT_START)
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     base = f"http://{bound_host}:{bound_port}"
     click.echo(f"catalyst-sim listening on {base}  (seed {seed}, scenario {scen.name if scen else 'none'})")
     click.echo(f"  paper: ALPACA_BASE_URL={base}/paper  key={paper_key}  secret={paper_secret}  (test-only)")

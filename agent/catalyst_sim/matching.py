@@ -25,9 +25,12 @@ from typing import Protocol
 OPEN_STATUSES = frozenset(
     {"new", "partially_filled", "accepted", "pending_new", "held", "pending_cancel", "accepted_for_bidding"}
 )
-CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "done_for_day", "stopped"})
+CLOSED_STATUSES = frozenset(
+    {"filled", "canceled", "expired", "rejected", "replaced", "done_for_day", "stopped"}
+)
 ORDER_TYPES = frozenset({"market", "limit", "stop", "stop_limit"})
 TIME_IN_FORCE = frozenset({"day", "gtc", "opg", "cls", "ioc", "fok"})
+SUPPORTED_TIME_IN_FORCE = frozenset({"day", "gtc"})
 ORDER_CLASSES = frozenset({"simple", "bracket", "oco", "oto"})
 SIDES = frozenset({"buy", "sell"})
 
@@ -175,6 +178,7 @@ class Account:
     pending_partial: list[float] = field(default_factory=list)  # fill ratios for the next fills
     _by_id: dict[str, Order] = field(default_factory=dict)
     _by_client_id: dict[str, Order] = field(default_factory=dict)
+    _open: list[Order] = field(default_factory=list)  # every order that may still be open, pruned lazily
 
     def __post_init__(self) -> None:
         if not self.last_equity:
@@ -195,8 +199,8 @@ class Account:
 
     def reserved_for_buys(self) -> float:
         total = 0.0
-        for o in self.orders:
-            if o.side == "buy" and o.is_open and o.parent is None:
+        for o in self.open_orders():
+            if o.side == "buy" and o.parent is None:
                 ref = o.limit_price if o.limit_price is not None else self.price(o.symbol)
                 if o.stop_price is not None and o.limit_price is None:
                     ref = max(ref, o.stop_price)
@@ -210,8 +214,8 @@ class Account:
         """Shares of a position committed to working sell orders (an OCO pair holds its shares once)."""
         held = 0
         seen_parents: set[str] = set()
-        for o in self.orders:
-            if o.symbol != symbol or o.side != "sell" or not o.is_open or o.status == "held":
+        for o in self.open_orders():
+            if o.symbol != symbol or o.side != "sell" or o.status == "held":
                 continue
             if o.parent is None:
                 held += o.remaining
@@ -233,7 +237,17 @@ class Account:
             raise not_found(f"order not found for client_order_id {client_order_id}") from None
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self.orders if o.is_open]
+        """Open orders in submission order; closed ones are dropped from the index as they are seen."""
+        self._open = [o for o in self._open if o.is_open]
+        return list(self._open)
+
+    def working_by_symbol(self) -> dict[str, list[Order]]:
+        """Open orders that can fill (not ``held``), by symbol, in submission order."""
+        out: dict[str, list[Order]] = {}
+        for o in self.open_orders():
+            if o.status != "held":
+                out.setdefault(o.symbol, []).append(o)
+        return out
 
     # ---------------------------------------------------------------- write side
     def _new_id(self) -> str:
@@ -241,6 +255,7 @@ class Account:
 
     def _register(self, order: Order) -> None:
         self.orders.append(order)
+        self._open.append(order)
         self._by_id[order.id] = order
         self._by_client_id[order.client_order_id] = order
 
@@ -286,7 +301,8 @@ class Account:
             ref = limit_price if limit_price is not None else self.price(symbol)
             if stop_price is not None and limit_price is None:
                 ref = max(ref, stop_price)
-            cost = qty * ref * (1 + self.settings.slippage_bps / 10_000) + qty * self.settings.commission_per_share
+            slipped = qty * ref * (1 + self.settings.slippage_bps / 10_000)
+            cost = slipped + self._commission(qty)
             if cost > self.buying_power() + 1e-9:
                 raise forbidden("insufficient buying power")
         now = self.now()
@@ -335,6 +351,8 @@ class Account:
             raise unprocessable(f"invalid order type \"{type}\"")
         if tif not in TIME_IN_FORCE:
             raise unprocessable(f"invalid time_in_force \"{tif}\"")
+        if tif not in SUPPORTED_TIME_IN_FORCE:
+            raise unprocessable(f"time_in_force \"{tif}\" is not supported by this simulator: use day or gtc")
         if order_class not in ORDER_CLASSES:
             raise unprocessable(f"invalid order_class \"{order_class}\"")
         if order_class in ("oco", "oto"):
@@ -402,10 +420,8 @@ class Account:
             order.status = "canceled"
             order.canceled_at = now
             order.touch(now)
-            # A partially filled entry keeps its position protected: its legs work for what was filled.
-            if order.legs and order.filled_qty > 0:
-                self._activate_legs(order, order.filled_qty)
-                return
+        # Legs work only once the entry has filled completely: a canceled entry takes its held legs
+        # with it, even after a partial fill (those shares are then unprotected, as at Alpaca).
         for leg in order.legs:
             if leg.is_open:
                 leg.status = "canceled"
@@ -419,12 +435,12 @@ class Account:
                     sib.touch(now)
 
     def cancel_all(self) -> list[Order]:
-        canceled: list[Order] = []
-        for o in list(self.orders):
+        """Cancel every open order; returns each order this canceled (both legs of an OCO pair)."""
+        before = self.open_orders()
+        for o in before:
             if o.is_open and (o.parent is None or not o.parent.is_open):
                 self._cancel_tree(o)
-                canceled.append(o)
-        return canceled
+        return [o for o in before if o.status == "canceled"]
 
     def close_position(self, symbol: str, qty: int | None = None, percentage: float | None = None) -> Order:
         position = self.positions.get(symbol)
@@ -464,6 +480,10 @@ class Account:
             elif order.side == "sell" and order.limit_price <= last:
                 self._fill(order, order.remaining, max(order.limit_price, self._slipped(last, "sell")))
 
+    def _commission(self, qty: int) -> float:
+        """Per-share commission, rounded to the cent as a broker charges it."""
+        return round(qty * self.settings.commission_per_share, 2)
+
     def _market_open(self, symbol: str) -> bool:
         return self.market_is_open() and not self.prices.is_halted(symbol, self.now())
 
@@ -471,38 +491,48 @@ class Account:
         factor = self.settings.slippage_bps / 10_000
         return round(price * (1 + factor) if side == "buy" else price * (1 - factor), 2)
 
-    def on_bar(self, symbol: str, bar: MinuteBar, at: datetime) -> None:
-        """Work every open order of ``symbol`` against one completed minute bar."""
-        for order in [o for o in self.orders if o.symbol == symbol and o.is_open and o.status != "held"]:
+    def on_bar(self, symbol: str, bar: MinuteBar, at: datetime, orders: Iterable[Order] | None = None) -> None:
+        """Work the open orders of ``symbol`` (or the given ones) against one completed minute bar."""
+        if orders is None:
+            orders = [o for o in self.open_orders() if o.symbol == symbol and o.status != "held"]
+        for order in orders:
             if not order.is_open:  # an OCO sibling filled earlier in this bar
                 continue
             self._work(order, bar, at)
 
     def _work(self, order: Order, bar: MinuteBar, at: datetime) -> None:
-        if order.type == "market":
+        if order.type == "market" or (order.type == "stop" and order.triggered):
+            # a market order, or the rest of a stop that triggered earlier: it trades at the open
             self._fill(order, order.remaining, self._slipped(bar.o, order.side), at)
             return
         if order.type in ("stop", "stop_limit") and not order.triggered:
-            assert order.stop_price is not None
-            hit = bar.low <= order.stop_price if order.side == "sell" else bar.h >= order.stop_price
-            if not hit:
+            if not self._stop_hit(order, bar):
                 return
             order.triggered = True
             if order.type == "stop":
                 # Gaps fill at the open, beyond the stop: the trader gets the worse price.
+                assert order.stop_price is not None
                 base = min(order.stop_price, bar.o) if order.side == "sell" else max(order.stop_price, bar.o)
                 self._fill(order, order.remaining, self._slipped(base, order.side), at)
                 return
         if order.limit_price is not None:
-            lp = order.limit_price
-            if order.side == "buy" and bar.low <= lp:
-                price = min(lp, bar.o)
-            elif order.side == "sell" and bar.h >= lp:
-                price = max(lp, bar.o)
-            else:
-                return
-            cap = max(1, int(bar.v * self.settings.participation))
-            self._fill(order, min(order.remaining, cap), round(price, 2), at)
+            self._work_limit(order, order.limit_price, bar, at)
+
+    @staticmethod
+    def _stop_hit(order: Order, bar: MinuteBar) -> bool:
+        assert order.stop_price is not None
+        return bar.low <= order.stop_price if order.side == "sell" else bar.h >= order.stop_price
+
+    def _work_limit(self, order: Order, lp: float, bar: MinuteBar, at: datetime) -> None:
+        """A limit fills when the bar crosses it, at the limit or better, up to the participation cap."""
+        if order.side == "buy" and bar.low <= lp:
+            price = min(lp, bar.o)
+        elif order.side == "sell" and bar.h >= lp:
+            price = max(lp, bar.o)
+        else:
+            return
+        cap = max(1, int(bar.v * self.settings.participation))
+        self._fill(order, min(order.remaining, cap), round(price, 2), at)
 
     def _fill(self, order: Order, qty: int, price: float, at: datetime | None = None) -> None:
         if qty <= 0:
@@ -511,9 +541,9 @@ class Account:
             ratio = self.pending_partial.pop(0)
             qty = max(1, min(qty, math.floor(order.remaining * ratio)))
         at = at or self.now()
-        commission = qty * self.settings.commission_per_share
+        commission = self._commission(qty)
         if order.side == "buy":
-            self.cash -= qty * price + commission
+            self.cash = round(self.cash - qty * price - commission, 2)
             pos = self.positions.get(order.symbol)
             if pos is None:
                 self.positions[order.symbol] = Position(order.symbol, qty, qty * price)
@@ -523,12 +553,12 @@ class Account:
         else:
             pos = self.positions[order.symbol]
             avg = pos.avg_entry_price
-            self.cash += qty * price - commission
+            self.cash = round(self.cash + qty * price - commission, 2)
             pos.qty -= qty
             pos.cost -= avg * qty
             if pos.qty == 0:
                 del self.positions[order.symbol]
-        self.commissions_paid += commission
+        self.commissions_paid = round(self.commissions_paid + commission, 2)
         order.filled_qty += qty
         order.filled_notional += qty * price
         order.status = "filled" if order.remaining == 0 else "partially_filled"
@@ -543,16 +573,16 @@ class Account:
             )
         )
         if order.legs and order.remaining == 0:
-            self._activate_legs(order, order.filled_qty)
+            self._activate_legs(order)
         if order.parent is not None:
             self._after_leg_fill(order)
 
-    def _activate_legs(self, parent: Order, qty: int) -> None:
+    def _activate_legs(self, parent: Order) -> None:
+        """The entry filled completely: its held legs start working as an OCO pair."""
         now = self.now()
         for leg in parent.legs:
             if leg.status != "held":
                 continue
-            leg.qty = qty
             if leg.leg_role is not None and self._take_rejection(leg.leg_role, leg):
                 continue
             leg.status = "new"
@@ -573,15 +603,13 @@ class Account:
     def expire_day_orders(self, at: datetime) -> list[Order]:
         """At the close every working non-GTC order expires; held legs of an expired entry are canceled."""
         expired: list[Order] = []
-        for o in list(self.orders):  # legs come after their parent, so activated day legs expire too
+        for o in self.open_orders():  # legs come after their parent, so activated day legs expire too
             if not o.is_open or o.time_in_force == "gtc" or (o.parent is not None and o.parent.is_open):
                 continue
             o.status = "expired"
             o.expired_at = at
             o.touch(at)
             expired.append(o)
-            if o.legs and o.filled_qty > 0:
-                self._activate_legs(o, o.filled_qty)
             for leg in o.legs:
                 if leg.status == "held":
                     leg.status = "canceled"
@@ -594,4 +622,4 @@ class Account:
         self.closing_equity = self.equity()
 
     def symbols_with_open_orders(self) -> Iterable[str]:
-        return {o.symbol for o in self.orders if o.is_open and o.status != "held"}
+        return set(self.working_by_symbol())

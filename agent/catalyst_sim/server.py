@@ -171,10 +171,10 @@ def list_assets(r: Request) -> tuple[int, JSON]:
 def _symbol_of(w: World, symbol_or_id: str) -> str:
     if symbol_or_id in w.symbols:
         return symbol_or_id
-    for s in w.symbols:
-        if wire.asset_id(s) == symbol_or_id:
-            return s
-    raise not_found(f"asset not found for {symbol_or_id}")
+    symbol = w.asset_ids.get(symbol_or_id)
+    if symbol is None:
+        raise not_found(f"asset not found for {symbol_or_id}")
+    return symbol
 
 
 def get_asset(r: Request) -> tuple[int, JSON]:
@@ -230,9 +230,11 @@ def list_orders(r: Request) -> tuple[int, JSON]:
     symbols = {s.strip().upper() for s in symbols_raw.split(",") if s.strip()} if symbols_raw else None
 
     def wanted(o: Any) -> bool:
-        if status == "open" and not o.is_open:
+        # Nested, a bracket counts as open while any part of it is: its working legs roll up under it.
+        is_open = o.is_open or (nested and any(leg.is_open for leg in o.legs))
+        if status == "open" and not is_open:
             return False
-        if status == "closed" and o.is_open:
+        if status == "closed" and is_open:
             return False
         if symbols is not None and o.symbol not in symbols:
             return False
@@ -266,7 +268,7 @@ def cancel_order(r: Request) -> tuple[int, JSON]:
 
 def cancel_all_orders(r: Request) -> tuple[int, JSON]:
     canceled = r.account.cancel_all()
-    return 207, [{"id": o.id, "status": 200} for o in canceled]
+    return 207, [{"id": o.id, "status": 200, "body": wire.order(o)} for o in canceled]
 
 
 def _lastday_price(w: World, symbol: str) -> float:
@@ -275,8 +277,12 @@ def _lastday_price(w: World, symbol: str) -> float:
 
 def list_positions(r: Request) -> tuple[int, JSON]:
     acct = r.account
-    return 200, [wire.position(acct, p, _lastday_price(r.world, p.symbol))
-                 for _, p in sorted(acct.positions.items())]
+    return 200, [_position_json(r.world, acct, p.symbol) for _, p in sorted(acct.positions.items())]
+
+
+def _position_json(w: World, acct: Account, symbol: str) -> JSON:
+    exchange = w.market.spec(symbol).exchange
+    return wire.position(acct, acct.positions[symbol], _lastday_price(w, symbol), exchange)
 
 
 def get_position(r: Request) -> tuple[int, JSON]:
@@ -284,7 +290,7 @@ def get_position(r: Request) -> tuple[int, JSON]:
     p = r.account.positions.get(symbol)
     if p is None:
         raise not_found(f"position does not exist: {symbol}")
-    return 200, wire.position(r.account, p, _lastday_price(r.world, symbol))
+    return 200, _position_json(r.world, r.account, symbol)
 
 
 def close_position(r: Request) -> tuple[int, JSON]:
@@ -379,7 +385,7 @@ def _bars_in(w: World, symbol: str, frame: str, start: datetime, end: datetime) 
             if s.open > end:
                 continue
             b = w.market.daily_bar(symbol, s.date, upto=now)
-            if b is not None and start <= b.t <= end or (b is not None and start <= s.open <= end):
+            if b is not None and (start <= b.t <= end or start <= s.open <= end):
                 out.append(b)
         else:
             for b in w.market.minute_bars(symbol, s.date):
@@ -400,7 +406,7 @@ def get_bars(r: Request) -> tuple[int, JSON]:
     w = r.world
     start = r.q_time("start") or datetime.combine(w.now.astimezone(NY).date(), datetime.min.time(), NY)
     end = r.q_time("end") or w.now
-    limit = r.q_int("limit", 1000, 1, 10_000)
+    limit = min(r.q_int("limit", 1000, 1, 10_000), w.config.page_limit)
     sort = r.q("sort", "asc") or "asc"
     offset = 0
     token = r.q("page_token")
@@ -425,9 +431,16 @@ def get_bars(r: Request) -> tuple[int, JSON]:
 
 
 def _latest_minute(w: World, symbol: str) -> Bar | None:
+    """The last published minute bar that has ended by now (halted minutes have none)."""
     session = w.current_or_last_session()
-    bars = [b for b in w.market.minute_bars(symbol, session.date) if b.t + timedelta(minutes=1) <= w.now]
-    return bars[-1] if bars else None
+    end = min(w.now, session.close)
+    idx = int((end - session.open).total_seconds() // 60) - 1
+    while idx >= 0:
+        bar = w.market.bar_at(symbol, session.open + timedelta(minutes=idx))
+        if bar is not None:
+            return bar
+        idx -= 1
+    return None
 
 
 def _trade_json(w: World, symbol: str) -> JSON:
@@ -678,7 +691,10 @@ class SimHandler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._handle("PATCH")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def log_message(self, format: str, *args: Any) -> None:
         if self.verbose:
             sys.stderr.write(f"catalyst-sim: {self.address_string()} {format % args}\n")
 
@@ -809,8 +825,13 @@ class RunningSim:
     def __init__(self, world: World, host: str = "127.0.0.1", port: int = 0) -> None:
         self.world = world
         self.server = make_server(world, host, port)
-        self.host, self.port = self.server.server_address[:2]  # type: ignore[misc]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="catalyst-sim", daemon=True)
+        address = self.server.server_address
+        self.host, self.port = str(address[0]), int(address[1])
+        self._thread = threading.Thread(target=self._serve, name="catalyst-sim", daemon=True)
+
+    def _serve(self) -> None:
+        # A short poll interval makes stop() return in milliseconds rather than the default 0.5 s.
+        self.server.serve_forever(poll_interval=0.02)
 
     @property
     def base_url(self) -> str:

@@ -127,7 +127,7 @@ def _intent(o: Order) -> str:
     return "sell_to_close"
 
 
-def position(acct: Account, p: Position, lastday_price: float) -> JSON:
+def position(acct: Account, p: Position, lastday_price: float, exchange: str = "NASDAQ") -> JSON:
     current = acct.price(p.symbol)
     market_value = p.qty * current
     cost = p.cost
@@ -137,7 +137,7 @@ def position(acct: Account, p: Position, lastday_price: float) -> JSON:
     return {
         "asset_id": asset_id(p.symbol),
         "symbol": p.symbol,
-        "exchange": "NASDAQ",
+        "exchange": exchange,
         "asset_class": "us_equity",
         "asset_marginable": True,
         "avg_entry_price": f"{p.avg_entry_price:.4f}",
@@ -147,13 +147,17 @@ def position(acct: Account, p: Position, lastday_price: float) -> JSON:
         "market_value": money(market_value),
         "cost_basis": money(cost),
         "unrealized_pl": money(unrealized),
-        "unrealized_plpc": f"{(unrealized / cost if cost else 0.0):.6f}",
+        "unrealized_plpc": _ratio(unrealized, cost),
         "unrealized_intraday_pl": money(market_value - intraday_base),
-        "unrealized_intraday_plpc": f"{((market_value - intraday_base) / intraday_base if intraday_base else 0):.6f}",
+        "unrealized_intraday_plpc": _ratio(market_value - intraday_base, intraday_base),
         "current_price": price(current),
         "lastday_price": price(lastday_price),
-        "change_today": f"{((current - lastday_price) / lastday_price if lastday_price else 0):.6f}",
+        "change_today": _ratio(current - lastday_price, lastday_price),
     }
+
+
+def _ratio(part: float, whole: float) -> str:
+    return f"{(part / whole if whole else 0.0):.6f}"
 
 
 def fill_activity(acct: Account, f: Fill) -> JSON:

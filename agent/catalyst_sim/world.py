@@ -18,6 +18,7 @@ from .faults import FaultBoard
 from .market import Market
 from .matching import Account, EngineSettings, MinuteBar
 from .scenario import Scenario
+from .wire import asset_id
 
 NY = ZoneInfo("America/New_York")
 MINUTE = timedelta(minutes=1)
@@ -43,6 +44,7 @@ class WorldConfig:
     slippage_bps: float = 2.0
     commission_per_share: float = 0.0
     participation: float = 0.25
+    page_limit: int = 10_000  # most items one market-data page carries (Alpaca: 10,000)
 
 
 class ClockError(ValueError):
@@ -64,6 +66,7 @@ class World:
         self.scenario = scenario
         self.market = Market(self.calendar, self.config.seed, scenario)
         self.symbols = frozenset(spec.symbol for spec in self.market.symbols)
+        self.asset_ids = {asset_id(s): s for s in self.symbols}
         self.faults = FaultBoard()
         self.keys_expired: set[str] = set()
         settings = EngineSettings(
@@ -72,7 +75,8 @@ class World:
             participation=self.config.participation,
         )
         self.accounts: dict[str, Account] = {}
-        for i, (name, cash) in enumerate((("paper", self.config.paper_cash), ("live", self.config.live_cash))):
+        funding = (("paper", self.config.paper_cash), ("live", self.config.live_cash))
+        for i, (name, cash) in enumerate(funding):
             rng = random.Random(self.config.seed * 1009 + i)
             acct = Account(
                 name=name,
@@ -153,10 +157,11 @@ class World:
     def _on_bar(self, minute: datetime) -> None:
         at = minute + MINUTE
         for acct in self.accounts.values():
-            for symbol in sorted(acct.symbols_with_open_orders()):
+            working = acct.working_by_symbol()
+            for symbol in sorted(working):
                 bar = self.market.bar_at(symbol, minute)
                 if bar is not None:
-                    acct.on_bar(symbol, MinuteBar(bar.o, bar.h, bar.l, bar.c, bar.v), at)
+                    acct.on_bar(symbol, MinuteBar(bar.o, bar.h, bar.l, bar.c, bar.v), at, working[symbol])
 
     def _on_close(self, session: Session) -> None:
         for acct in self.accounts.values():
