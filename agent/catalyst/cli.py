@@ -212,8 +212,9 @@ def cycle(as_json: bool) -> None:
 @click.option("--sessions", type=int, default=None, help="Stop after this many market sessions have closed.")
 @click.option("--advance-sim", is_flag=True,
               help="Drive the simulator's virtual clock (admin API) one minute per cycle. Simulator only.")
-@click.option("--step", type=float, default=1.0, show_default=True, help="Minutes to advance per cycle.")
-def run(until: str | None, sessions: int | None, advance_sim: bool, step: float) -> None:
+@click.option("--step", type=float, default=None,
+              help="Minutes to advance per cycle (default: CATALYST_CYCLE_MINUTES, normally 1).")
+def run(until: str | None, sessions: int | None, advance_sim: bool, step: float | None) -> None:
     """Loop cycles until a broker time or a number of sessions (for the simulator and the demo).
 
     With --advance-sim the simulator's clock moves STEP minutes after each cycle, and jumps to the
@@ -226,8 +227,8 @@ def run(until: str | None, sessions: int | None, advance_sim: bool, step: float)
         fail("give --until TIME or --sessions N", EXIT_CONFIG)
     cfg = load()
     logging_for(cfg)
-    code = run_until(cfg, build_cycle(cfg), until=until, sessions=sessions, advance_sim=advance_sim, step=step,
-                     echo=click.echo)
+    code = run_until(cfg, build_cycle(cfg), until=until, sessions=sessions, advance_sim=advance_sim,
+                     step=step or cfg.cycle_minutes, echo=click.echo)
     sys.exit(code)
 
 
@@ -280,6 +281,212 @@ def emergency_resume_cmd(reason: str, yes: bool) -> None:
              EXIT_UNAVAILABLE)
     click.echo(f"resumed by {by}: halt file {'cleared' if file_cleared else 'was not set'}, database halt "
                f"{'cleared' if db_cleared else 'was not set'}")
+
+
+# ---------------------------------------------------------------------------- lifecycle
+def _actor() -> str:
+    import getpass
+
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _lifecycle_io(cfg: Any) -> tuple[Any, Any]:
+    from .connect import lite_broker
+    from .store.repo import Store
+
+    try:
+        store = Store.open(cfg.database_url.reveal(), connect_timeout=5)
+    except Exception as exc:
+        fail(f"database unavailable: {exc}", EXIT_UNAVAILABLE)
+    return store, lite_broker(cfg)
+
+
+@main.group()
+def gate() -> None:
+    """Gates that must pass before a move (go-live)."""
+
+
+@gate.command("go-live", epilog=EXIT_HELP)
+@click.option("--ack", "acks", multiple=True, metavar="ITEM",
+              help="Acknowledge one human-readiness item (repeat for each): strategy_understood, "
+                   "emergency_procedure_known, can_monitor_market_hours, comfortable_with_risk_parameters, "
+                   "reviewed_all_paper_trades.")
+@click.option("--interactive", is_flag=True, help="Ask for each human-readiness item at the terminal.")
+@click.option("--by", "by", default=None, help="Who acknowledges (default: the invoking user).")
+@click.option("--since", default=None, help="Start of the paper period to judge (YYYY-MM-DD; default: all).")
+@json_option
+def gate_go_live(acks: tuple[str, ...], interactive: bool, by: str | None, since: str | None, as_json: bool) -> None:
+    """Evaluate every go-live prerequisite (procedure section 1) and print an itemised report.
+
+    Paper results, system stability, the live broker account, the live keys and the operator's explicit
+    acknowledgments, each with its measured value, its threshold and ✅ or ❌. A single ❌ refuses
+    (exit 3) and changes nothing; a pass is recorded with who acknowledged and when, and is valid for
+    24 hours for `catalyst go-live`.
+    """
+    from datetime import datetime
+
+    from .gates import ACK_ITEMS, Acknowledgment
+    from .lifecycle import run_go_live_gate
+
+    unknown = sorted(set(acks) - set(ACK_ITEMS))
+    if unknown:
+        fail(f"unknown --ack item(s): {', '.join(unknown)}; the items are: {', '.join(ACK_ITEMS)}", EXIT_CONFIG)
+    given = {item: item in acks for item in ACK_ITEMS}
+    if interactive:
+        for item in ACK_ITEMS:
+            given[item] = click.confirm(f"I acknowledge: {item.replace('_', ' ')}", default=False)
+    cfg = load()
+    logging_for(cfg)
+    store, broker = _lifecycle_io(cfg)
+    start = datetime.fromisoformat(since).replace(tzinfo=None) if since else None
+    from zoneinfo import ZoneInfo
+
+    with store, broker:
+        run = run_go_live_gate(cfg, store, broker, Acknowledgment(by or _actor(), given),
+                               start.replace(tzinfo=ZoneInfo("America/New_York")) if start else None)
+    emit(run.report.as_dict() | {"recorded_id": run.recorded_id}, as_json, lambda _: run.report.render())
+    sys.exit(0 if run.report.passed else EXIT_REFUSED)
+
+
+@main.command("go-live", epilog=EXIT_HELP)
+def go_live_cmd() -> None:
+    """Record the promotion from paper to live and enter the conservative phase.
+
+    Only with a passing `catalyst gate go-live` from the last 24 hours; there is no --force. The
+    host-level switch (live keys, ALPACA_MODE=live) is the go-live playbook's job; until it happens the
+    agent keeps trading paper.
+    """
+    from .lifecycle import LifecycleRefused, go_live
+
+    cfg = load()
+    logging_for(cfg)
+    store, broker = _lifecycle_io(cfg)
+    try:
+        with store, broker:
+            result = go_live(store, broker, _actor())
+    except LifecycleRefused as exc:
+        fail(str(exc), EXIT_REFUSED)
+    click.echo(f"LIVE: phase conservative from {result['changed_at']} (gate #{result['gate_id']}); "
+               "the playbook now switches the host to the live keys and ALPACA_MODE=live")
+
+
+@main.group()
+def phase() -> None:
+    """The ramp-up phases: show, promote (acceptance criteria), demote (always allowed)."""
+
+
+@phase.command("show", epilog=EXIT_HELP)
+@json_option
+def phase_show(as_json: bool) -> None:
+    """The current phase, its day, its limits, and the history of moves."""
+    from .lifecycle import live_day_number
+
+    cfg = load()
+    store, broker = _lifecycle_io(cfg)
+    with store, broker:
+        current = store.current_phase()
+        day, start_equity = live_day_number(store)
+        history = [{"at": str(h["changed_at"]), "from": h["from_phase"], "to": h["to_phase"], "action": h["action"],
+                    "by": h["actor"], "reason": h["reason"]} for h in store.phase_history(limit=50)]
+    tbl = table()
+    data = {"mode": cfg.mode, "phase": current or "paper", "live_day": day, "go_live_equity": start_equity,
+            "limits": (tbl.get(current).limits.as_dict() if current else tbl.paper.limits.as_dict()),
+            "table": {p.name: {"days": p.days, **p.limits.as_dict()} for p in tbl.phases}, "history": history}
+    emit(data, as_json, _kv)
+
+
+@phase.command("promote", epilog=EXIT_HELP)
+@click.option("--to", "target", default=None, help="The next phase (default: the one after the current).")
+@json_option
+def phase_promote(target: str | None, as_json: bool) -> None:
+    """Move up one phase if the acceptance criteria (procedure section 6) and minimum days are met.
+
+    Skipping a phase is refused. A refusal names each unmet criterion with its value (exit 3).
+    """
+    from .lifecycle import LifecycleRefused, promote
+
+    cfg = load()
+    logging_for(cfg)
+    store, broker = _lifecycle_io(cfg)
+    try:
+        with store, broker:
+            report = promote(store, broker, table(), _actor(), target)
+    except LifecycleRefused as exc:
+        refused = exc.report
+        if refused is not None:
+            emit(refused.as_dict(), as_json, lambda _: refused.render())
+        fail(str(exc), EXIT_REFUSED)
+    emit(report.as_dict(), as_json, lambda _: report.render())
+
+
+@phase.command("demote", epilog=EXIT_HELP)
+@click.option("--to", "target", default="conservative", show_default=True, help="The phase to return to.")
+@click.option("--reason", required=True, help="Why (recorded).")
+def phase_demote(target: str, reason: str) -> None:
+    """Move down to a lower phase. Always allowed, and recorded with its reason."""
+    from .lifecycle import LifecycleRefused, demote
+    from .phases import PhaseError
+
+    cfg = load()
+    logging_for(cfg)
+    store, broker = _lifecycle_io(cfg)
+    try:
+        with store, broker:
+            demote(store, broker, table(), _actor(), target, reason)
+    except (LifecycleRefused, PhaseError) as exc:
+        fail(str(exc), EXIT_REFUSED)
+    click.echo(f"demoted to {target}: {reason}")
+
+
+@main.command(epilog=EXIT_HELP)
+@json_option
+def evaluate(as_json: bool) -> None:
+    """The daily evaluation after the close (day 15+: profitable → stay; losing → conservative;
+    major loss → emergency stop and a phone alert). Also reports month-one readiness (section 6.3)."""
+    from .connect import heartbeat_for, lite_broker
+    from .killswitch import emergency_stop
+    from .lifecycle import LifecycleRefused
+    from .lifecycle import evaluate as run_evaluate
+
+    cfg = load()
+    logging_for(cfg)
+    store, broker = _lifecycle_io(cfg)
+    try:
+        with store, broker:
+            ev, month = run_evaluate(store, broker, table())
+    except LifecycleRefused as exc:
+        fail(str(exc), EXIT_REFUSED)
+    data: dict[str, Any] = {"action": ev.action, "reasons": list(ev.reasons), "report": ev.report.as_dict(),
+                            "month_one": month.as_dict() if month else None}
+    code = 0
+    if ev.action == "stop":
+        res = emergency_stop(state_dir=cfg.state_dir, reason="evaluation: major loss: " + "; ".join(ev.reasons),
+                             broker=lite_broker(cfg), source="automatic", database_url=cfg.database_url.reveal(),
+                             pinger=heartbeat_for(cfg), log_file=cfg.log_file, report_dir=cfg.report_dir)
+        data["emergency"] = res.as_dict()
+        code = EXIT_STOPPED
+    emit(data, as_json, lambda d: f"EVALUATION: {d['action'].upper()}: " + "; ".join(d["reasons"])
+         + ("\n" + month.render() if month else ""))
+    sys.exit(code)
+
+
+@main.command(epilog=EXIT_HELP)
+@click.option("--seed", type=int, default=7, show_default=True, help="The simulated market's seed.")
+@click.option("--keep", is_flag=True, help="Keep the work directory (logs, reports) afterwards.")
+def demo(seed: int, keep: bool) -> None:
+    """Run the whole lifecycle locally, no droplet: 5 accelerated paper days, the go-live gate, live on the
+    simulator's live account, the conservative days and a promotion, an emergency stop, the reports.
+
+    Starts (and stops) a throwaway PostgreSQL, the simulator and a healthchecks-compatible server.
+    Needs PostgreSQL's server binaries (apt-get install postgresql) and the `sim` extra.
+    """
+    try:
+        import catalyst_sim  # noqa: F401
+    except ImportError:
+        fail("the demo needs the simulator: pip install 'catalyst[sim]'", EXIT_CONFIG)
+    from .demo import main as run_demo
+
+    sys.exit(run_demo(seed=seed, keep=keep))
 
 
 # ---------------------------------------------------------------------------- database

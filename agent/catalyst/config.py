@@ -96,6 +96,7 @@ SETTING_VARIABLES: frozenset[str] = frozenset(
         "ALPACA_DATA_URL",
         "ALPACA_LIVE_BASE_URL",
         "CATALYST_CLOCK_SKEW_MAX",
+        "CATALYST_CYCLE_MINUTES",
     }
 )
 REQUIRED_VARIABLES = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_BASE_URL", "ALPACA_MODE", "DATABASE_URL")
@@ -110,6 +111,7 @@ DEFAULTS: Mapping[str, str] = MappingProxyType(
         "CATALYST_HEARTBEAT_TIMEOUT": "5",
         "CATALYST_CLOCK_SKEW_MAX": "60",
         "ALPACA_LIVE_BASE_URL": "https://api.alpaca.markets",
+        "CATALYST_CYCLE_MINUTES": "1",
     }
 )
 
@@ -201,6 +203,9 @@ class Config:
     live_api_key: Secret | None = None
     live_secret_key: Secret | None = None
     live_base_url: str = "https://api.alpaca.markets"
+    # Minutes between cycles (CATALYST_CYCLE_MINUTES): the schedule's cron cadence, and what uptime
+    # expects (one cycle per this many market minutes). 1 in production; larger for accelerated runs.
+    cycle_minutes: int = 1
     # Variable name -> where its value came from: a file path, "environment" or "default".
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -557,6 +562,10 @@ def load_config(config_dir: Path | None = None, environ: Mapping[str, str] | Non
     live_base_url = _url(values, "ALPACA_LIVE_BASE_URL", values.required("ALPACA_LIVE_BASE_URL"),
                          "the live trading URL such as https://api.alpaca.markets").rstrip("/")
 
+    cadence_text = values.required("CATALYST_CYCLE_MINUTES")
+    if not cadence_text.isdigit() or not 1 <= int(cadence_text) <= 30:
+        raise values.bad("CATALYST_CYCLE_MINUTES", cadence_text, "is not a whole number of minutes from 1 to 30")
+
     return Config(
         config_dir=config_dir,
         mode=mode,
@@ -579,6 +588,7 @@ def load_config(config_dir: Path | None = None, environ: Mapping[str, str] | Non
         live_api_key=None if live_key is None else Secret(live_key),
         live_secret_key=None if live_secret is None else Secret(live_secret),
         live_base_url=live_base_url,
+        cycle_minutes=int(cadence_text),
         sources=dict(values.sources),
     )
 

@@ -30,7 +30,7 @@ from .config import Config, LimitsError, effective_limits
 from .guard import check_live_guard
 from .halt import read_halt
 from .heartbeat import summary_body
-from .killswitch import FlattenBroker, emergency_stop, sync_pending
+from .killswitch import PENDING_NAME, FlattenBroker, emergency_stop, sync_pending
 from .lock import LockBusy, cycle_lock
 from .log import fields
 from .market_data import MarketData, UniverseError
@@ -183,6 +183,7 @@ class Cycle:
         rid = str(run_id)
         halt = read_halt(self.cfg.state_dir)
         if halt is not None:
+            self._sync_pending_while_halted()
             return self._early(rid, "halted", halt.describe() + "; `catalyst emergency-resume` lifts it")
         try:
             clock = self.d.broker.clock()
@@ -198,6 +199,18 @@ class Cycle:
                                              "stops already at the broker keep protecting open positions")
         with store:
             return self._with_store(store, run_id, clock)
+
+    def _sync_pending_while_halted(self) -> None:
+        """An emergency stop that found the database down left its record in the pending file; the halt
+        flag it also wrote stops every later cycle before ``_with_store``, so write the record here."""
+        if not (self.cfg.state_dir / PENDING_NAME).exists():
+            return
+        try:
+            with self.d.open_store() as store:
+                synced = sync_pending(store, self.cfg.state_dir)
+            log.warning("wrote %d emergency record(s) kept while the database was down", synced)
+        except Exception as exc:
+            log.warning("emergency record(s) still pending: database unavailable (%s)", type(exc).__name__)
 
     def _with_store(self, store: Any, run_id: uuid.UUID, clock: ClockInfo) -> CycleOutcome:
         rid = str(run_id)
@@ -327,6 +340,8 @@ class Cycle:
                 bo = (self.d.broker.submit_market_sell(coid, p.symbol, missing) if close_instead
                       else self.d.broker.submit_stop(coid, p.symbol, missing, stop))
                 record_submitted(store, coid, bo)
+                if bo.status == "rejected":  # accepted over HTTP, then refused: the position is still naked
+                    raise OrderRejected(f"submit {coid}: the broker rejected the order")
                 if row is not None and not close_instead and row["stop_price"] is None:
                     store.update_position_stop(row["position_id"], stop)
                 what = (f"{p.symbol}: no working stop; price {p.current_price:.2f} at or under the stop "
@@ -386,15 +401,15 @@ class Cycle:
 
     # ---------------------------------------------------------------- orders
     def _cancel_stale_entries(self, store: Any, now: datetime, orders: Sequence[OrderInfo]) -> list[str]:
+        working = [o for o in orders if o.side == "buy" and o.status in OPEN_ORDER_STATUSES
+                   and o.submitted_at is not None and now - o.submitted_at >= ENTRY_TIMEOUT]
+        rows = store.orders_by_client_ids(o.client_order_id for o in working)
         canceled = []
-        for o in orders:
-            if o.side != "buy" or o.status not in OPEN_ORDER_STATUSES or o.submitted_at is None:
-                continue
-            row = store.get_order(o.client_order_id)
-            if row is None or row["intent"] != "entry" or now - o.submitted_at < ENTRY_TIMEOUT:
-                continue
-            self.d.broker.cancel(o.id)
-            canceled.append(o.symbol)
+        for o in working:
+            row = rows.get(o.client_order_id)
+            if row is not None and row["intent"] == "entry":
+                self.d.broker.cancel(o.id)
+                canceled.append(o.symbol)
         return canceled
 
     def _flatten_eod(self, store: Any, run_id: uuid.UUID, phase: str, now: datetime,
@@ -472,6 +487,9 @@ class Cycle:
                 store.mark_order_failed(coid, str(exc), status="unknown")
                 self._risk(store, run_id, phase, "execution_failure", "info", idea.symbol, error=str(exc))
                 results.append(f"{idea.symbol}: outcome unknown ({exc}); reconciled next cycle")
+                # the broker may hold it: count it against positions, risk and buying power like a live entry
+                pending.append(PendingEntry(idea.symbol, decision.qty, idea.entry_price, idea.stop_price))
+                buying_power -= decision.qty * idea.entry_price
                 continue
             record_submitted(store, coid, bo)
             if bo.filled_qty > 0:  # a marketable limit fills on arrival: the position exists already

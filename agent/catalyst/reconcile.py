@@ -110,13 +110,14 @@ def reconcile(store: Any, broker: ReconcileBroker, broker_orders: Sequence[Order
             store.update_order_from_broker(coid, bo.status, bo.filled_qty, bo.filled_avg_price, bo.id)
             res.orders_updated += 1
     # 2. entries with fills become positions; their legs are recorded
+    ours = store.orders_by_client_ids(index)
+    opened = store.positions_for_entry_orders(c for c, r in ours.items() if r["intent"] == "entry")
     for bo in broker_orders:
-        if bo.side != "buy" or (bo.filled_qty <= 0 and not bo.legs):
+        row = ours.get(bo.client_order_id)
+        if row is None or row["intent"] != "entry" or bo.side != "buy" or (bo.filled_qty <= 0 and not bo.legs):
             continue
-        row = store.get_order(bo.client_order_id)
-        if row is None or row["intent"] != "entry":
-            continue
-        if record_entry(store, bo, row, mode=mode, phase=phase, now=now):
+        if record_entry(store, bo, row, mode=mode, phase=phase, now=now, known=ours,
+                        existing=opened.get(bo.client_order_id)):
             res.opened.append(bo.symbol)
     # 3. positions the broker no longer holds
     held = {p.symbol: p for p in broker_positions}
@@ -155,15 +156,21 @@ def reconcile(store: Any, broker: ReconcileBroker, broker_orders: Sequence[Order
     return res
 
 
-def record_entry(store: Any, bo: OrderInfo, row: dict[str, Any], *, mode: str, phase: str, now: datetime) -> bool:
-    """Record an entry's legs and, once it has fills, its position. True when a position was opened now."""
-    _record_legs(store, bo, row, mode)
-    return _open_from_entry(store, bo, row, mode=mode, phase=phase, now=now)
+def record_entry(store: Any, bo: OrderInfo, row: dict[str, Any], *, mode: str, phase: str, now: datetime,
+                 known: dict[str, dict[str, Any]] | None = None, existing: dict[str, Any] | None = None) -> bool:
+    """Record an entry's legs and, once it has fills, its position. True when a position was opened now.
+    ``known`` (our order rows by client id) and ``existing`` (the entry's position) save queries when the
+    caller has them already; without ``known`` both are looked up."""
+    _record_legs(store, bo, row, mode, known)
+    if known is None:
+        existing = store.position_for_entry_order(bo.client_order_id)
+    return _open_from_entry(store, bo, row, existing, mode=mode, phase=phase, now=now)
 
 
-def _record_legs(store: Any, entry: OrderInfo, row: dict[str, Any], mode: str) -> None:
+def _record_legs(store: Any, entry: OrderInfo, row: dict[str, Any], mode: str,
+                 known: dict[str, dict[str, Any]] | None) -> None:
     for leg in entry.legs:
-        existing = store.get_order(leg.client_order_id)
+        existing = known.get(leg.client_order_id) if known is not None else store.get_order(leg.client_order_id)
         if existing is not None and existing["status"] == leg.status and \
                 float(existing["filled_qty"] or 0) == leg.filled_qty:
             continue
@@ -177,11 +184,10 @@ def _record_legs(store: Any, entry: OrderInfo, row: dict[str, Any], mode: str) -
         )
 
 
-def _open_from_entry(store: Any, bo: OrderInfo, row: dict[str, Any], *, mode: str, phase: str,
-                     now: datetime) -> bool:
+def _open_from_entry(store: Any, bo: OrderInfo, row: dict[str, Any], existing: dict[str, Any] | None, *,
+                     mode: str, phase: str, now: datetime) -> bool:
     if bo.filled_qty <= 0:
         return False
-    existing = store.position_for_entry_order(bo.client_order_id)
     if existing is not None:
         if existing["status"] == "open" and float(existing["qty"]) != bo.filled_qty and bo.filled_avg_price:
             store.update_position_fill(existing["position_id"], qty=bo.filled_qty, entry_price=bo.filled_avg_price)

@@ -964,3 +964,29 @@ class Store:
                 (mode, since, since),
             )
             return self._one(cur)
+
+    def orders_by_client_ids(self, client_order_ids: Iterable[str]) -> dict[str, Row]:
+        """Our rows for many client ids in one query (reconcile reads the whole broker list each cycle)."""
+        ids = list(client_order_ids)
+        if not ids:
+            return {}
+        with self._tx() as cur:
+            cur.execute(
+                "SELECT"
+                + _ORDER_COLUMNS
+                + """
+                  FROM orders o JOIN securities s ON s.security_id = o.security_id
+                 WHERE o.client_order_id = ANY(%s)
+                """,
+                (ids,),
+            )
+            return {r["client_order_id"]: r for r in cur.fetchall()}
+
+    def positions_for_entry_orders(self, client_order_ids: Iterable[str]) -> dict[str, Row]:
+        """Positions by the client id of the entry that opened them, for many entries in one query."""
+        ids = list(client_order_ids)
+        if not ids:
+            return {}
+        with self._tx() as cur:
+            cur.execute(self._POSITION_SELECT + " WHERE p.entry_client_order_id = ANY(%s)", (ids,))
+            return {r["entry_client_order_id"]: r for r in cur.fetchall()}
