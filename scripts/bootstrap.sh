@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-dev build-essential make git postgresql postgresql-client
-              ca-certificates procps psmisc)
+              ca-certificates procps psmisc debootstrap systemd-container tinyproxy openssh-client iproute2)
 
 step() { printf '\n==> %s\n' "$*"; }
 
