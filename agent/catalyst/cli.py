@@ -258,6 +258,18 @@ def emergency_stop_cmd(reason: str, deadline: float, as_json: bool) -> None:
     sys.exit(0 if res.flat else EXIT_STOPPED)
 
 
+def _broker_time(cfg: Any) -> Any:
+    """The broker's clock now, or None when it cannot be read (records then use the database's clock)."""
+    from .broker.models import BrokerError
+    from .connect import lite_broker
+
+    try:
+        with lite_broker(cfg) as broker:
+            return broker.clock().timestamp
+    except BrokerError:
+        return None
+
+
 @main.command("emergency-resume", epilog=EXIT_HELP)
 @click.option("--reason", required=True, help="Why trading may resume (recorded).")
 @click.option("--yes", is_flag=True, help="Confirm: resume trading. Nothing happens without it.")
@@ -275,7 +287,8 @@ def emergency_resume_cmd(reason: str, yes: bool) -> None:
     by = os.environ.get("SUDO_USER") or getpass.getuser()
     try:
         file_cleared, db_cleared = emergency_resume(state_dir=cfg.state_dir, reason=reason, by=by,
-                                                    database_url=cfg.database_url.reveal())
+                                                    database_url=cfg.database_url.reveal(),
+                                                    broker_time=_broker_time(cfg))
     except Exception as exc:
         fail(f"could not clear the halt in the database ({exc}); the halt stays: fix the database and retry",
              EXIT_UNAVAILABLE)

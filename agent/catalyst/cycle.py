@@ -261,8 +261,9 @@ class Cycle:
                                   last_equity=account.last_equity, pnl=account.day_pnl)
         orders = broker.orders(status="all", after=session_open - timedelta(days=5))
         positions = broker.positions()
+        halts = store.halt_windows()
         rec = reconcile(store, broker, orders, positions, mode=self.mode, phase=phase, now=now,
-                        fills_after=session_open - timedelta(days=1))
+                        fills_after=session_open - timedelta(days=1), halts=halts)
         detail: dict[str, Any] = {"reconcile": rec.as_dict(), "phase": phase, "limits": limits.as_dict()}
 
         breaches, protected = self._protect(store, run_id, phase, now, positions, orders)
@@ -297,7 +298,7 @@ class Cycle:
             changed = detail["entries"] or detail["stale_entries_canceled"]
         if changed:  # orders may have filled on arrival: end the cycle with the database matching the broker
             reconcile(store, broker, broker.orders(status="all", after=session_open - timedelta(days=5)),
-                      broker.positions(), mode=self.mode, phase=phase, now=now)
+                      broker.positions(), mode=self.mode, phase=phase, now=now, halts=halts)
         self._finish(store, run_id, "ok", detail)
         body = summary_body(self.mode, phase, account.equity, len(positions), account.day_pnl)
         self.d.pinger.success("cycle", rid, body)
@@ -444,7 +445,8 @@ class Cycle:
                    for o in orders if o.side == "buy" and o.status in OPEN_ORDER_STATUSES and o.filled_qty == 0]
         entered_today = [o.symbol for o in orders if o.side == "buy" and o.submitted_at is not None
                          and o.submitted_at >= session_open]
-        held = frozenset([p.symbol for p in positions] + [p.symbol for p in pending] + entered_today)
+        unsettled = [r["symbol"] for r in store.orders_in_states(("intent", "unknown", "submitted"), mode=self.mode)]
+        held = frozenset([p.symbol for p in positions] + [p.symbol for p in pending] + entered_today + unsettled)
         try:
             view = self.d.market.view(now, session_open, session_close, held)
         except UniverseError as exc:

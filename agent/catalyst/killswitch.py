@@ -20,11 +20,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from .broker.models import BrokerError, CloseResult, OrderInfo, PositionInfo
+from .broker.models import BrokerError, ClockInfo, CloseResult, OrderInfo, PositionInfo
 from .halt import clear_halt, read_halt, write_halt
 
 log = logging.getLogger("catalyst.killswitch")
@@ -33,6 +33,7 @@ REISSUE_EVERY = 2.0  # seconds between close-all requests while positions remain
 
 
 class FlattenBroker(Protocol):
+    def clock(self) -> ClockInfo: ...
     def close_all_positions(self, cancel_orders: bool = True) -> list[CloseResult]: ...
     def positions(self) -> list[PositionInfo]: ...
     def orders(self, status: str = "open", nested: bool = False, limit: int = 500) -> list[OrderInfo]: ...
@@ -54,6 +55,7 @@ class StopResult:
     errors: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     recorded: str = "not yet"  # database | pending-file
+    broker_at: str | None = None  # broker time when the stop began (halts are stamped on the broker's clock)
     alerted: bool = False
     log_capture: str | None = None
 
@@ -126,9 +128,11 @@ def _record(state_dir: Path, database_url: str | None, res: StopResult, timeout:
 
 def write_pending_to(store: Any, entries: list[dict[str, Any]]) -> None:
     for e in entries:
+        at = datetime.fromisoformat(e["broker_at"]) if e.get("broker_at") else None
         if store.active_halt() is None:
-            store.record_halt(e["reason"], e["source"])
+            store.record_halt(e["reason"], e["source"], halted_at=at)
         store.record_emergency(
+            occurred_at=at,
             reason=e["reason"], outcome="flat" if e["flat"] else "not_flat",
             positions_before=e.get("positions_before"), orders_canceled=None, flat_verified=bool(e["flat"]),
             detail={k: e[k] for k in ("remaining", "open_orders_left", "close_requests", "errors", "elapsed", "at")
@@ -175,6 +179,10 @@ def emergency_stop(
         log.critical("emergency stop: %s", res.summary())
     else:
         log.critical("emergency stop: %s", res.summary())
+    try:  # after the critical path: the broker's time of the halt, for reconciling exits later
+        res.broker_at = (broker.clock().timestamp - timedelta(seconds=res.elapsed)).isoformat()
+    except BrokerError:
+        res.broker_at = None
     res.recorded = _record(state_dir, database_url, res, db_timeout)
     if pinger is not None:
         body = f"EMERGENCY STOP ({source}): {reason} | {res.summary()}"
@@ -187,7 +195,7 @@ def emergency_stop(
 
 
 def emergency_resume(*, state_dir: Path, reason: str, by: str, database_url: str | None,
-                     db_timeout: float = 5.0) -> tuple[bool, bool]:
+                     db_timeout: float = 5.0, broker_time: datetime | None = None) -> tuple[bool, bool]:
     """Clear the halt (file and database). Returns (file_cleared, database_cleared)."""
     was_halted = read_halt(state_dir) is not None
     db_cleared = False
@@ -196,7 +204,7 @@ def emergency_resume(*, state_dir: Path, reason: str, by: str, database_url: str
 
         with Store.open(database_url, connect_timeout=db_timeout) as store:
             sync_pending(store, state_dir)
-            db_cleared = store.resume_halt(by, reason) is not None
+            db_cleared = store.resume_halt(by, reason, resumed_at=broker_time) is not None
     file_cleared = clear_halt(state_dir) and was_halted
     log.warning("emergency resume by %s: %s (file cleared: %s, database cleared: %s)", by, reason,
                 file_cleared, db_cleared)

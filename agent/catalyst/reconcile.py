@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .broker.models import OrderInfo, PositionInfo
@@ -59,9 +59,22 @@ def index_orders(orders: Iterable[OrderInfo]) -> dict[str, OrderInfo]:
     return out
 
 
+HALT_TOLERANCE = timedelta(seconds=5)
+IN_FLIGHT_GRACE = timedelta(minutes=2)
+
+
+def during_halt(t: datetime | None, halts: Sequence[tuple[datetime, datetime | None]]) -> bool:
+    """Whether ``t`` (broker time) falls in a halt window; the kill switch stamps halts with broker time."""
+    if t is None:
+        return False
+    return any(start - HALT_TOLERANCE <= t and (end is None or t <= end) for start, end in halts)
+
+
 def exit_for(position: dict[str, Any], broker_orders: Sequence[OrderInfo], ours: dict[str, dict[str, Any]],
-             halted: bool) -> tuple[float | None, str, datetime | None]:
-    """(average exit price, exit reason, time) of a position the broker no longer holds."""
+             halted: bool, halts: Sequence[tuple[datetime, datetime | None]] = ()) -> tuple[float | None, str,
+                                                                                          datetime | None]:
+    """(average exit price, exit reason, time) of a position the broker no longer holds.
+    A sell that is not ours, filled during a halt, is the kill switch's close-all: exit reason emergency."""
     symbol = position["symbol"]
     opened = position["opened_at"]
     sells = [x for o in broker_orders for x in o.walk()
@@ -80,7 +93,7 @@ def exit_for(position: dict[str, Any], broker_orders: Sequence[OrderInfo], ours:
         reason = "stop"
     elif intent == "exit":
         reason = "eod"
-    elif intent == "emergency" or halted:
+    elif intent == "emergency" or halted or (row is None and during_halt(last.filled_at, halts)):
         reason = "emergency"
     else:
         reason = "manual"
@@ -89,7 +102,8 @@ def exit_for(position: dict[str, Any], broker_orders: Sequence[OrderInfo], ours:
 
 def reconcile(store: Any, broker: ReconcileBroker, broker_orders: Sequence[OrderInfo],
               broker_positions: Sequence[PositionInfo], *, mode: str, phase: str, now: datetime,
-              halted: bool = False, fills_after: datetime | None = None) -> ReconcileResult:
+              halted: bool = False, fills_after: datetime | None = None,
+              halts: Sequence[tuple[datetime, datetime | None]] = ()) -> ReconcileResult:
     res = ReconcileResult()
     index = index_orders(broker_orders)
     coid_by_id = {o.id: coid for coid, o in index.items()}
@@ -100,6 +114,9 @@ def reconcile(store: Any, broker: ReconcileBroker, broker_orders: Sequence[Order
         if bo is None:
             bo = broker.order_by_client_id(coid)
         if bo is None:
+            sent_at = row.get("broker_time")
+            if sent_at is not None and now - sent_at < IN_FLIGHT_GRACE:
+                continue  # a request may still be on its way to the broker: decide next cycle, never re-send
             if row["status"] in ("intent", "unknown", "submitted"):
                 store.mark_order_failed(coid, "the broker has no such order: never submitted (the agent "
                                         "stopped between recording and submitting); not re-sent",
@@ -127,7 +144,7 @@ def reconcile(store: Any, broker: ReconcileBroker, broker_orders: Sequence[Order
     for pos in open_rows:
         if pos["symbol"] in held:
             continue
-        price, reason, when = exit_for(pos, broker_orders, ours_by_coid, halted)
+        price, reason, when = exit_for(pos, broker_orders, ours_by_coid, halted, halts)
         if price is None:
             price = float(pos["entry_price"])
             log.warning("position closed at the broker with no sell order found; exit at entry price",

@@ -766,18 +766,24 @@ class Store:
             cur.execute("SELECT * FROM halts WHERE resumed_at IS NULL")
             return self._one(cur)
 
-    def resume_halt(self, by: str, reason: str) -> Row | None:
+    def resume_halt(self, by: str, reason: str, *, resumed_at: datetime | None = None) -> Row | None:
         """Lift the active halt; returns it, or None if trading was not halted."""
         with self._tx() as cur:
             cur.execute(
                 """
-                UPDATE halts SET resumed_at = now(), resumed_by = %s, resume_reason = %s
+                UPDATE halts SET resumed_at = COALESCE(%s, now()), resumed_by = %s, resume_reason = %s
                  WHERE resumed_at IS NULL
                 RETURNING *
                 """,
-                (by, reason),
+                (resumed_at, by, reason),
             )
             return cur.fetchone()
+
+    def halt_windows(self, *, limit: int = 50) -> list[tuple[datetime, datetime | None]]:
+        """The most recent halts as (halted_at, resumed_at or None), newest first."""
+        with self._tx() as cur:
+            cur.execute("SELECT halted_at, resumed_at FROM halts ORDER BY halted_at DESC LIMIT %s", (limit,))
+            return [(r["halted_at"], r["resumed_at"]) for r in cur.fetchall()]
 
     def active_halt(self) -> Row | None:
         with self._tx() as cur:
