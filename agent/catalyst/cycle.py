@@ -14,7 +14,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from .broker.models import (
@@ -27,7 +27,7 @@ from .broker.models import (
     PositionInfo,
 )
 from .config import Config, LimitsError, effective_limits
-from .guard import check_live_guard
+from .guard import check_live_guard, config_problems
 from .halt import read_halt
 from .heartbeat import summary_body
 from .killswitch import PENDING_NAME, FlattenBroker, emergency_stop, sync_pending
@@ -161,9 +161,9 @@ class Cycle:
     def run(self) -> CycleOutcome:
         run_id = uuid.uuid4()
         rid = str(run_id)
-        self.d.pinger.start("cycle", rid)
         try:
             with cycle_lock(self.cfg.state_dir):
+                self.d.pinger.start("cycle", rid)  # a run opens only when it can finish: never for a skip
                 out = self._locked(run_id)
         except LockBusy as exc:
             self.d.pinger.log("cycle", rid, f"skipped: {exc}")
@@ -185,6 +185,9 @@ class Cycle:
         if halt is not None:
             self._sync_pending_while_halted()
             return self._early(rid, "halted", halt.describe() + "; `catalyst emergency-resume` lifts it")
+        problems = config_problems(self.cfg)
+        if problems:
+            return self._refuse_early(run_id, "live guard refused: " + "; ".join(problems))
         try:
             clock = self.d.broker.clock()
         except BrokerError as exc:
@@ -199,6 +202,19 @@ class Cycle:
                                              "stops already at the broker keep protecting open positions")
         with store:
             return self._with_store(store, run_id, clock)
+
+    def _refuse_early(self, run_id: uuid.UUID, refusal: str) -> CycleOutcome:
+        """Refuse before any broker call; record it when the database answers."""
+        try:
+            with self.d.open_store() as store:
+                phase = store.current_phase() if self.mode == "live" else "paper"
+                store.start_cycle(run_id, datetime.now(UTC), self.mode, phase)
+                self._risk(store, run_id, phase, "live_guard", "breach", refusal=refusal)
+                self._finish(store, run_id, "refused", {"refusal": refusal}, refusal)
+        except Exception as exc:
+            log.warning("refusal not recorded: database unavailable (%s)", type(exc).__name__)
+        self.d.pinger.fail("cycle", str(run_id), f"mode={self.mode} refused: {refusal}")
+        return CycleOutcome(str(run_id), "refused", refusal)
 
     def _sync_pending_while_halted(self) -> None:
         """An emergency stop that found the database down left its record in the pending file; the halt

@@ -24,8 +24,9 @@ class GuardVerdict:
         return "live guard: OK" if self.allowed else "live guard refused: " + "; ".join(self.problems)
 
 
-def check_live_guard(config: Config, go_live: Mapping[str, Any] | None) -> GuardVerdict:
-    """``go_live``: the latest passed go-live record, or None. Only consulted in live mode."""
+def config_problems(config: Config) -> list[str]:
+    """The checks that need nothing but the configuration: run before the first broker call, so that paper
+    keys on a live URL are refused by name instead of failing as the broker's 401."""
     problems: list[str] = []
     url_mode = config.url_mode
     if config.mode != url_mode:
@@ -36,7 +37,13 @@ def check_live_guard(config: Config, go_live: Mapping[str, Any] | None) -> Guard
     paper_key = config.paper_api_key.reveal() if config.paper_api_key is not None else None
     if url_mode == "live" and paper_key and hmac.compare_digest(paper_key, config.api_key.reveal()):
         problems.append("the paper API key is configured for the live endpoint; install the live keys")
-    if config.mode == "live" or url_mode == "live":
+    return problems
+
+
+def check_live_guard(config: Config, go_live: Mapping[str, Any] | None) -> GuardVerdict:
+    """``go_live``: the latest passed go-live record, or None. Only consulted in live mode."""
+    problems = config_problems(config)
+    if config.mode == "live" or config.url_mode == "live":
         if go_live is None:
             problems.append("live mode without a passed go-live gate in the database; run `catalyst go-live`")
         elif not go_live.get("acknowledged_by"):

@@ -157,6 +157,8 @@ def gather_health(cfg: Config, skew_limit: float = MAX_CLOCK_SKEW) -> dict[str, 
     except BrokerError as exc:
         put("broker", "fail", str(exc))
     for name, path in (("disk_state", cfg.state_dir), ("disk_log", cfg.log_file.parent)):
+        while not path.exists() and path.parent != path:  # not created yet: the volume it will live on
+            path = path.parent
         try:
             usage = shutil.disk_usage(path)
             free = usage.free / usage.total

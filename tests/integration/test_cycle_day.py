@@ -33,7 +33,7 @@ def _agree(agent: Any, out: CycleOutcome) -> None:
         broker = {s: p.qty for s, p in acct.positions.items()}
         stops: dict[str, int] = {}
         for o in acct.orders:
-            working = o.is_open and o.status != "held" or (o.status == "held" and o.parent is not None
+            working = (o.is_open and o.status != "held") or (o.status == "held" and o.parent is not None
                                                            and not o.parent.is_open)
             if o.side == "sell" and o.type in ("stop", "stop_limit") and working:
                 stops[o.symbol] = stops.get(o.symbol, 0) + o.remaining
