@@ -40,7 +40,7 @@ stamp=.venv/.catalyst-installed
 want=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     step "Installing Catalyst and its pinned dependencies into .venv"
-    .venv/bin/pip install -q -c requirements/constraints.txt -e '.[sim,dev]'
+    .venv/bin/pip install -q -c requirements/constraints.txt -e '.[sim,dev,report]'
     echo "$want" > "$stamp"
 else
     step "Python dependencies already installed"

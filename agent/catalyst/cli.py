@@ -502,6 +502,77 @@ def demo(seed: int, keep: bool) -> None:
     sys.exit(run_demo(seed=seed, keep=keep))
 
 
+# ---------------------------------------------------------------------------- reports and routines
+@main.command(epilog=EXIT_HELP)
+@click.argument("kind", type=click.Choice(["daily", "week", "month"]))
+@click.option("--date", "day", default=None, help="The (last) day covered, YYYY-MM-DD (default: the broker's today).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True)
+@click.option("--mode", default=None, type=click.Choice(["paper", "live"]), help="Default: ALPACA_MODE.")
+def report(kind: str, day: str | None, fmt: str, mode: str | None) -> None:
+    """Write the daily, week or month report to the report directory and print it (text) or its path.
+
+    Trades with entry, exit, P&L and R; cumulative P&L; win rate, R:R and drawdown; phase, limits and
+    mode; breaches and halts; execution quality (slippage, commissions, live vs paper). The HTML form
+    carries an equity-curve chart.
+    """
+    from datetime import date as date_cls
+
+    from .report import build_report, render_text, write_report
+
+    cfg = load()
+    store, broker = _lifecycle_io(cfg)
+    with store, broker:
+        when = date_cls.fromisoformat(day) if day else _broker_day(broker)
+        rep = build_report(store, kind, when, mode or cfg.mode, table(), cfg)
+    path = write_report(rep, fmt, cfg.report_dir)
+    click.echo(render_text(rep) if fmt == "text" else str(path))
+    if fmt == "text":
+        click.echo(f"\nwritten: {path}")
+
+
+def _broker_day(broker: Any) -> Any:
+    from zoneinfo import ZoneInfo
+
+    from .broker.models import BrokerError
+
+    try:
+        return broker.clock().timestamp.astimezone(ZoneInfo("America/New_York")).date()
+    except BrokerError as exc:
+        fail(f"cannot read the broker's clock for today's date ({exc}); pass --date", EXIT_UNAVAILABLE)
+
+
+@main.command(epilog=EXIT_HELP)
+@click.argument("which", type=click.Choice(["morning", "evening"]))
+@json_option
+def routine(which: str, as_json: bool) -> None:
+    """The procedure's section 5 checklist as one command (cron runs it at 08:30 and 16:30).
+
+    \b
+    morning: health, yesterday's trades, errors in the last 12 h of logs, the mode, the limits vs the phase
+    evening: the daily report, the trade review, cumulative 7-day P&L, the backup's status
+    Ends with one verdict line, one heartbeat (report check) and a file in the report directory.
+    Exit 0 when all is well, 3 when something needs attention.
+    """
+    from datetime import UTC, datetime
+
+    from .connect import heartbeat_for, lite_broker
+    from .routine import evening, morning
+    from .store.repo import Store
+
+    cfg = load()
+    logging_for(cfg)
+    import contextlib
+
+    broker_now = datetime.now(UTC)
+    with contextlib.suppress(Exception), lite_broker(cfg) as broker:  # the routine reports the broker itself
+        broker_now = broker.clock().timestamp
+    run = morning if which == "morning" else evening
+    res = run(cfg, table(), lambda: Store.open(cfg.database_url.reveal(), connect_timeout=5), cfg.log_file,
+              broker_now, pinger=heartbeat_for(cfg), wall_now=datetime.now(UTC))
+    emit(res.as_dict(), as_json, lambda _: res.render())
+    sys.exit(0 if res.ok else EXIT_REFUSED)
+
+
 # ---------------------------------------------------------------------------- database
 @main.group()
 def db() -> None:

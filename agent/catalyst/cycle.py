@@ -203,6 +203,12 @@ class Cycle:
         with store:
             return self._with_store(store, run_id, clock)
 
+    def _fills_after(self, store: Any, session_open: datetime) -> datetime:
+        """Fetch fills from just before the newest one recorded (inserts are idempotent), at most a day back."""
+        last = store.last_fill_time(mode=self.mode)
+        floor = session_open - timedelta(days=1)
+        return max(floor, last - timedelta(seconds=1)) if last is not None else floor
+
     def _refuse_early(self, run_id: uuid.UUID, refusal: str) -> CycleOutcome:
         """Refuse before any broker call; record it when the database answers."""
         try:
@@ -279,7 +285,7 @@ class Cycle:
         positions = broker.positions()
         halts = store.halt_windows()
         rec = reconcile(store, broker, orders, positions, mode=self.mode, phase=phase, now=now,
-                        fills_after=session_open - timedelta(days=1), halts=halts)
+                        fills_after=self._fills_after(store, session_open), halts=halts)
         detail: dict[str, Any] = {"reconcile": rec.as_dict(), "phase": phase, "limits": limits.as_dict()}
 
         breaches, protected = self._protect(store, run_id, phase, now, positions, orders)
@@ -314,7 +320,8 @@ class Cycle:
             changed = detail["entries"] or detail["stale_entries_canceled"]
         if changed:  # orders may have filled on arrival: end the cycle with the database matching the broker
             reconcile(store, broker, broker.orders(status="all", after=session_open - timedelta(days=5)),
-                      broker.positions(), mode=self.mode, phase=phase, now=now, halts=halts)
+                      broker.positions(), mode=self.mode, phase=phase, now=now, halts=halts,
+                      fills_after=self._fills_after(store, session_open))
         self._finish(store, run_id, "ok", detail)
         body = summary_body(self.mode, phase, account.equity, len(positions), account.day_pnl)
         self.d.pinger.success("cycle", rid, body)
@@ -476,6 +483,12 @@ class Cycle:
             acct = AccountState(account.equity, account.last_equity, buying_power)
             qty = position_size(account.equity, limits.risk_per_trade, idea.entry_price, idea.stop_price,
                                 buying_power, COST_PER_SHARE)
+            if qty < 1:
+                results.append(f"{idea.symbol}: skipped (size 0: buying power ${buying_power:,.2f} or the risk "
+                               f"budget cannot fund one share at {idea.entry_price:.2f} with the stop at "
+                               f"{idea.stop_price:.2f})")
+                log.debug("entry skipped for %s: size 0", idea.symbol)
+                continue
             decision = check_entry(qty, idea, acct, positions, pending, limits)
             if decision.allowed and decision.qty * idea.entry_price < MIN_POSITION_VALUE:
                 results.append(f"{idea.symbol}: skipped ({decision.qty} share(s) = "

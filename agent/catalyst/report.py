@@ -11,8 +11,9 @@ limits in force and the mode; breaches and halts; and execution quality: the sli
 against its intended price, commissions, and live-versus-paper degradation with a warning beyond the
 5-10% the procedure calls normal.
 
-Days are New York days. Times in the database are the broker's (a simulated day in tests), except the
-kill switch's emergency records, which are stamped by the host's clock. Importing this module is light:
+Days are New York days. Times in the database are the broker's (a simulated day in tests); the kill
+switch stamps its halt and emergency records with the broker's clock when it could read it, else with the
+host's. An active halt is shown in every report, whatever its date. Importing this module is light:
 matplotlib is imported only inside :func:`equity_chart_png`.
 """
 

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -164,11 +165,21 @@ class AlpacaBroker:
         return OrderInfo.from_json(order.model_dump(mode="json"))  # type: ignore[union-attr]
 
     def fills(self, after: datetime | None = None) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"direction": "asc", "page_size": 100}
-        if after is not None:
-            params["after"] = after.isoformat()
-        raw = self._call("fills", lambda: self.trading.get("/account/activities/FILL", params))
-        return list(raw) if isinstance(raw, list) else []
+        """Every FILL activity after ``after``, oldest first, following the broker's pages."""
+        out: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"direction": "asc", "page_size": 100}
+            if after is not None:
+                params["after"] = after.isoformat()
+            if token:
+                params["page_token"] = token
+            raw: Any = self._call("fills", partial(self.trading.get, "/account/activities/FILL", params))
+            page = list(raw) if isinstance(raw, list) else []
+            out.extend(page)
+            if len(page) < 100:
+                return out
+            token = str(page[-1]["id"])
 
     def bars(self, symbols: Iterable[str], timeframe: str, start: datetime,
              end: datetime | None = None) -> dict[str, list[BarInfo]]:

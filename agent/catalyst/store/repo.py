@@ -996,3 +996,17 @@ class Store:
         with self._tx() as cur:
             cur.execute(self._POSITION_SELECT + " WHERE p.entry_client_order_id = ANY(%s)", (ids,))
             return {r["entry_client_order_id"]: r for r in cur.fetchall()}
+
+    def last_fill_time(self, *, mode: str) -> datetime | None:
+        """The newest recorded fill of one of our orders in ``mode`` (fills are fetched from there on)."""
+        with self._tx() as cur:
+            cur.execute(
+                """
+                SELECT max(f.filled_at) AS last FROM fills f
+                  JOIN orders o ON o.client_order_id = f.client_order_id
+                 WHERE o.mode = %s
+                """,
+                (mode,),
+            )
+            row = cur.fetchone()
+            return row["last"] if row is not None else None
