@@ -318,7 +318,7 @@ class Cycle:
             detail["entries"] = self._enter(store, run_id, phase, limits, account, pstates, orders, now,
                                             session_open, session_close)
             changed = detail["entries"] or detail["stale_entries_canceled"]
-        if changed:  # orders may have filled on arrival: end the cycle with the database matching the broker
+        if changed or protected:  # orders may have filled or been canceled: end with the database matching the broker
             reconcile(store, broker, broker.orders(status="all", after=session_open - timedelta(days=5)),
                       broker.positions(), mode=self.mode, phase=phase, now=now, halts=halts,
                       fills_after=self._fills_after(store, session_open))
@@ -481,8 +481,11 @@ class Cycle:
         results: list[str] = []
         for idea in ideas:
             acct = AccountState(account.equity, account.last_equity, buying_power)
+            # one position may use at most its share of the account (equity / max_positions), so a tight stop
+            # cannot put the whole account into one name and max_positions keeps its meaning
+            budget = min(buying_power, account.equity / limits.max_positions)
             qty = position_size(account.equity, limits.risk_per_trade, idea.entry_price, idea.stop_price,
-                                buying_power, COST_PER_SHARE)
+                                budget, COST_PER_SHARE)
             if qty < 1:
                 results.append(f"{idea.symbol}: skipped (size 0: buying power ${buying_power:,.2f} or the risk "
                                f"budget cannot fund one share at {idea.entry_price:.2f} with the stop at "

@@ -22,6 +22,7 @@ import click
 PAPER_DAYS = 5
 CONSERVATIVE_DAYS = 3
 DEMO_SEED = 7
+DEMO_SCENARIO = "demo-lifecycle"  # two catalyst movers a day on top of the seeded market (see the file)
 CYCLE_MINUTES = 5  # accelerated: one cycle per five simulated minutes (uptime expects the same cadence)
 
 
@@ -30,13 +31,14 @@ def services(work: Path, seed: int) -> Iterator[dict[str, Any]]:
     """PostgreSQL, the simulator and the healthchecks server; stopped on exit, whatever happens."""
     from catalyst_sim.healthchecks_server import HealthchecksServer
     from catalyst_sim.localpg import PgCluster
+    from catalyst_sim.scenario import load_scenario
     from catalyst_sim.server import RunningSim
     from catalyst_sim.world import World, WorldConfig
 
     with ExitStack() as stack:
         pg = PgCluster(base_dir=str(work)).start()
         stack.callback(pg.destroy)
-        sim = RunningSim(World(WorldConfig(seed=seed))).start()
+        sim = RunningSim(World(WorldConfig(seed=seed), load_scenario(DEMO_SCENARIO))).start()
         stack.callback(sim.stop)
         hc = HealthchecksServer(api_key="demo-hc-key").start()
         stack.callback(hc.stop)
@@ -104,6 +106,7 @@ def main(seed: int = DEMO_SEED, keep: bool = False, echo: Callable[[str], None] 
     from .gates import ACK_ITEMS, Acknowledgment
     from .killswitch import emergency_stop
     from .lifecycle import LifecycleRefused, go_live, promote, run_go_live_gate
+    from .log import setup_logging
     from .phases import load_phase_table
     from .store import migrate
     from .store.repo import Store
@@ -122,6 +125,7 @@ def main(seed: int = DEMO_SEED, keep: bool = False, echo: Callable[[str], None] 
             migrate(db_url)
             write_config(etc, work, sim, hc, db_url, live=False)
             cfg = load_config(etc, environ={})
+            setup_logging(cfg.log_file)  # the agent's log lines go to its log file, as on a droplet
 
             echo(f"\n1. {PAPER_DAYS} accelerated paper days (one cycle every {CYCLE_MINUTES} simulated minutes)")
             run_sessions(cfg, world, PAPER_DAYS, "paper", echo)

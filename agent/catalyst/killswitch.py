@@ -64,8 +64,9 @@ class StopResult:
 
     def summary(self) -> str:
         if self.flat:
+            took = f"{self.elapsed * 1000:.0f} ms" if self.elapsed < 1 else f"{self.elapsed:.2f}s"
             return (f"FLAT: broker shows no positions and no open orders "
-                    f"({self.positions_before or 0} position(s) closed in {self.elapsed:.2f}s)")
+                    f"({self.positions_before or 0} position(s) closed in {took})")
         return (f"NOT FLAT after {self.elapsed:.1f}s: {len(self.remaining)} position(s) remain "
                 f"({', '.join(self.remaining) or 'unknown'}), {self.open_orders_left} open order(s); "
                 f"last error: {self.errors[-1] if self.errors else 'none'}")

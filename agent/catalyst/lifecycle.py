@@ -83,7 +83,9 @@ def _window_records(store: Any, broker: LiteBroker, mode: str, since: datetime |
         "expected_cycles": sum(minutes.get(r["day"], 390) // cycle_minutes for r in days),
         "ok_cycles": sum(int(r["ok"]) for r in days),
         "errors": sum(int(r["error"]) for r in days),
-        "daily_equity": tuple(float(r["equity"]) for r in equity_rows),
+        # the curve starts at the first day's opening equity, so a first-day loss counts as drawdown
+        "daily_equity": tuple(([float(equity_rows[0]["last_equity"])] if equity_rows and equity_rows[0]["last_equity"]
+                               else []) + [float(r["equity"]) for r in equity_rows]),
         "events": events,
         "submitted": int(counts["submitted"]),
         "failed": int(counts["failed"]),

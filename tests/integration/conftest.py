@@ -23,6 +23,7 @@ from catalyst.cycle import Cycle, CycleOutcome
 from catalyst.store.repo import Store
 from catalyst.wiring import build_cycle
 from catalyst_sim.healthchecks_server import HealthchecksServer
+from catalyst_sim.scenario import Scenario
 from catalyst_sim.server import RunningSim
 from catalyst_sim.world import World, WorldConfig
 
@@ -44,9 +45,20 @@ def hc() -> Iterator[HealthchecksServer]:
         server.stop()
 
 
+# On the seeded market the first entry cycle (open + 16 min, 2026-11-16) finds ZEPH breaking out as a mover;
+# PYRO breaks out too but stands under the strategy's 2% mover line, so the tests' world opens it 2.5% higher.
+TEST_MOVERS = [{"kind": "gap", "symbol": "PYRO", "date": "2026-11-16", "pct": 2.5}]
+
+
+def movers_world(*extra_events: dict[str, Any]) -> World:
+    """The seeded market plus TEST_MOVERS (and any ``extra_events``, e.g. a scripted gap down)."""
+    events = [*TEST_MOVERS, *extra_events]
+    return World(WorldConfig(), scenario=Scenario.from_dict({"name": "test-movers", "events": events}))
+
+
 @pytest.fixture
 def world() -> World:
-    return World(WorldConfig())
+    return movers_world()
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from catalyst.halt import flag_path, read_halt
 from catalyst.wiring import build_cycle
 from catalyst_sim.faults import parse_fault
 from catalyst_sim.scenario import load_scenario
-from catalyst_sim.world import NY, World, WorldConfig
+from catalyst_sim.world import NY, World
+from conftest import movers_world
 
 ENTRY_MINUTE = 16  # the first cycle with entries on the seeded world (ZEPH and PYRO)
 MONDAY_AFTERNOON = datetime(2026, 11, 23, 15, 0, tzinfo=NY)  # the day before ACME's 8% gap down
@@ -26,7 +27,8 @@ MONDAY_AFTERNOON = datetime(2026, 11, 23, 15, 0, tzinfo=NY)  # the day before AC
 
 @pytest.fixture
 def world() -> World:
-    return World(WorldConfig(), scenario=load_scenario("gap-down-stop"))
+    gap = load_scenario("gap-down-stop").events[0]
+    return movers_world({"kind": gap.kind, "symbol": gap.symbol, "date": gap.date.isoformat(), "pct": gap.pct})
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -44,14 +44,14 @@ def view(prices: Mapping[str, float], *, now: datetime = AFTER_RANGE,
          ranges: Mapping[str, tuple[float, float]] | None = None, adv: Mapping[str, float] | None = None,
          prev_close: Mapping[str, float] | None = None, held: Sequence[str] = (),
          minutes: int = 15) -> MarketView:
-    """A market where every symbol in ``prices`` is liquid ($80M) with a 100.00-101.00 opening range unless
-    told otherwise."""
+    """A market where every symbol in ``prices`` is liquid ($80M), a mover (previous close 98.00) with a
+    100.00-101.00 opening range unless told otherwise."""
     ranges = ranges or {}
     adv = adv or {}
     prev_close = prev_close or {}
     return MarketView(
         now=now, session_open=OPEN, session_close=CLOSE,
-        daily={s: daily(s, adv.get(s, 80e6), prev_close.get(s, 100.0)) for s in prices},
+        daily={s: daily(s, adv.get(s, 80e6), prev_close.get(s, 98.0)) for s in prices},
         minute={s: opening(s, *ranges.get(s, (100.0, 101.0)), minutes=minutes) for s in prices},
         last_price=dict(prices), held=frozenset(held),
     )
@@ -178,7 +178,7 @@ def test_bars_after_the_range_do_not_widen_it() -> None:
 # ------------------------------------------------------------------------ ranking, held symbols
 def test_ranked_by_move_from_the_previous_close_then_by_symbol() -> None:
     prices = {s: 101.3 for s in ("AAA", "BBB", "CCC", "DDD")}
-    prev = {"AAA": 100.0, "BBB": 90.0, "CCC": 95.0, "DDD": 95.0}
+    prev = {"AAA": 99.0, "BBB": 90.0, "CCC": 95.0, "DDD": 95.0}
     ideas, _ = ORB.signals(view(prices, prev_close=prev))
     assert [i.symbol for i in ideas] == ["BBB", "CCC", "DDD", "AAA"]
 
@@ -246,3 +246,9 @@ def test_every_idea_has_stop_under_entry_under_target_and_at_least_two_r(v: Mark
         for price in (idea.entry_price, idea.stop_price, idea.target_price):
             assert round(price, 2) == price  # whole cents: the broker rejects sub-penny prices
     assert all(s.symbol not in {i.symbol for i in ideas} for s in skips)
+
+
+def test_a_breakout_that_is_not_a_mover_is_not_traded() -> None:
+    """Movers only: the breakout must also stand at least min_move (2%) above the previous close."""
+    ideas, _ = ORB.signals(view({"FLAT": 101.2, "MOVER": 101.2}, prev_close={"FLAT": 100.0, "MOVER": 99.0}))
+    assert [i.symbol for i in ideas] == ["MOVER"]

@@ -5,8 +5,8 @@
 - Entry: when the last price breaks above the range high (but has not run more than
   ``max_chase`` beyond it), a LIMIT buy a cent above the last price: never a market order.
 - Stop: a cent under the range low. Target: ``reward_multiple`` × the risk above the entry (≥ 2R).
-- Movers first: candidates rank by today's move from the previous close, then by symbol, so the
-  ideas are deterministic for the same market.
+- Movers only: a breakout must also be at least ``min_move`` (2%) above the previous close; candidates
+  rank by that move, then by symbol, so the ideas are deterministic for the same market.
 - No new entries after ``entry_cutoff_minutes``; the cycle flattens before the close.
 """
 
@@ -30,6 +30,7 @@ class OpeningRangeBreakout:
     max_range_pct: float = 0.05
     max_chase: float = 0.005
     max_ideas: int = 5
+    min_move: float = 0.02  # a "mover": at least 2% above the previous close when it breaks out
 
     def window_open(self, view: MarketView) -> bool:
         start = view.session_open + timedelta(minutes=self.range_minutes)
@@ -70,6 +71,8 @@ class OpeningRangeBreakout:
             target = round(entry + self.reward_multiple * risk, 2)
             prev_close = daily[-1].c if daily else opening[0].o
             move = (last - prev_close) / prev_close if prev_close else 0.0
+            if move < self.min_move:
+                continue
             ranked.append((-move, symbol, TradeIdea(symbol=symbol, entry_price=entry, stop_price=stop,
                                                     target_price=target)))
         ranked.sort(key=lambda item: (item[0], item[1]))
