@@ -1,5 +1,6 @@
-"""The Catalyst demo: the simulator, a scripted day through alpaca-py, a paper day traded by the agent,
-and an emergency stop. Run by scripts/demo.sh after the bootstrap; everything it starts it stops, by pid.
+"""The Catalyst demo: the simulator, a scripted day through alpaca-py, the whole paper → live lifecycle
+(`catalyst demo`), a paper day traded through the CLI, and an emergency stop. Run by scripts/demo.sh after
+the bootstrap; everything it starts it stops, by pid.
 """
 
 from __future__ import annotations
@@ -145,7 +146,13 @@ def main() -> None:
         title("2. A scripted day through the real alpaca-py client")
         scripted_day(sim)
 
-        title("3. The agent trades a paper day (PostgreSQL, the simulator, cycles every simulated minute)")
+        title("3. The paper → live lifecycle, locally (catalyst demo)")
+        print("$ catalyst demo", flush=True)
+        lifecycle = subprocess.run([str(BIN / "catalyst"), "demo"], env=os.environ.copy())
+        if lifecycle.returncode != 0:
+            raise SystemExit(f"demo: `catalyst demo` exited {lifecycle.returncode}")
+
+        title("4. The agent's CLI on a paper day (PostgreSQL, the simulator, a cycle every simulated minute)")
         pg = PgCluster(base_dir=str(work)).start()
         say(f"PostgreSQL {pg!r} started for the demo")
         env = write_config(work / "etc", sim.base, str(pg.url), work)
@@ -166,7 +173,7 @@ def main() -> None:
                  "p.exit_reason FROM positions p JOIN securities s ON s.security_id = p.security_id "
                  "WHERE p.status = 'closed' ORDER BY p.opened_at;"], pg_env)
 
-        title("4. Emergency stop with positions open, then resume")
+        title("5. Emergency stop from the command line with positions open, then resume")
         sim.admin("/clock/next-open", {"offset_minutes": 20})
         for _ in range(25):
             run([str(BIN / "catalyst"), "cycle"], env, show=False, check=False)

@@ -392,7 +392,7 @@ class Cycle:
         result = emergency_stop(
             state_dir=self.cfg.state_dir, reason=reason, broker=self.d.flatten_broker(), source="automatic",
             database_url=self.cfg.database_url.reveal(), pinger=self.d.pinger, log_file=self.cfg.log_file,
-            report_dir=self.cfg.report_dir, deadline=30.0,
+            report_dir=self.cfg.report_dir, deadline=30.0, mode=self.mode,
         )
         return result.as_dict()
 

@@ -160,13 +160,20 @@ def main(seed: int = DEMO_SEED, keep: bool = False, echo: Callable[[str], None] 
             run_sessions(cfg, world, 1, "live", echo, stop_after_minutes=60)
             res = emergency_stop(state_dir=cfg.state_dir, reason="demo: manual intervention", broker=lite_broker(cfg),
                                  database_url=db_url, pinger=heartbeat_for(cfg), log_file=cfg.log_file,
-                                 report_dir=cfg.report_dir, deadline=30)
+                                 report_dir=cfg.report_dir, deadline=30, mode=cfg.mode)
             echo("   " + res.summary())
             echo(f"   phone alert sent: {res.alerted}; healthchecks now says risk={hc.status_of(hc.uuid_of('risk'))}")
 
             echo("\n6. Reports")
             written = _reports(cfg, db_url, table)
-            for path in written:
+            kept = Path.cwd() / "reports" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+            kept.mkdir(parents=True, exist_ok=True)
+            for path in [*written, *cfg.report_dir.glob("emergency-*.log")]:
+                shutil.copy2(path, kept / path.name)
+                if path.suffix == ".html":
+                    for png in path.parent.glob(path.stem + "*.png"):
+                        shutil.copy2(png, kept / png.name)
+            for path in sorted(kept.iterdir()):
                 echo(f"   {path}")
         echo(f"\nDemo finished in {time.monotonic() - began:.0f}s. Work directory: {work}"
              + ("" if keep else " (removed; pass --keep to keep it)"))

@@ -110,7 +110,35 @@ def flatten(broker: FlattenBroker, deadline: float, poll: float = 0.1,
         sleep(poll)
 
 
-def _record(state_dir: Path, database_url: str | None, res: StopResult, timeout: float) -> str:
+def closing_prices(broker: FlattenBroker) -> dict[str, tuple[float, datetime | None]]:
+    """Average fill price and time of the recent sells that are not ours (the close-all's), per symbol."""
+    fills: dict[str, list[OrderInfo]] = {}
+    for o in broker.orders(status="closed", limit=100):
+        if o.side == "sell" and o.filled_qty > 0 and o.filled_avg_price and not o.client_order_id.startswith("cat-"):
+            fills.setdefault(o.symbol, []).append(o)
+    out: dict[str, tuple[float, datetime | None]] = {}
+    for symbol, orders in fills.items():
+        qty = sum(o.filled_qty for o in orders)
+        price = sum(o.filled_qty * (o.filled_avg_price or 0.0) for o in orders) / qty
+        when = max((o.filled_at for o in orders if o.filled_at is not None), default=None)
+        out[symbol] = (price, when)
+    return out
+
+
+def close_records(store: Any, mode: str, exits: dict[str, tuple[float, datetime | None]],
+                  at: datetime | None) -> int:
+    """Close our open position rows that the close-all flattened, exit reason 'emergency'."""
+    closed = 0
+    for row in store.open_positions(mode=mode):
+        if row["symbol"] in exits:
+            price, when = exits[row["symbol"]]
+            store.close_position(row["position_id"], round(price, 4), None, when or at, "emergency")
+            closed += 1
+    return closed
+
+
+def _record(state_dir: Path, database_url: str | None, res: StopResult, timeout: float, mode: str | None = None,
+            exits: dict[str, tuple[float, datetime | None]] | None = None) -> str:
     entry = {"at": datetime.now(UTC).isoformat(), **res.as_dict()}
     if database_url:
         try:
@@ -118,6 +146,9 @@ def _record(state_dir: Path, database_url: str | None, res: StopResult, timeout:
 
             with Store.open(database_url, connect_timeout=timeout) as store:
                 write_pending_to(store, [entry])
+                if mode and exits:
+                    at = datetime.fromisoformat(res.broker_at) if res.broker_at else None
+                    close_records(store, mode, exits, at)
             return "database"
         except Exception as exc:
             log.warning("database unavailable for the emergency record (%s); keeping it in %s",
@@ -171,20 +202,22 @@ def emergency_stop(
     *, state_dir: Path, reason: str, broker: FlattenBroker, source: str = "manual",
     deadline: float = 60.0, poll: float = 0.1, database_url: str | None = None, pinger: Pinger | None = None,
     log_file: Path | None = None, report_dir: Path | None = None, db_timeout: float = 3.0,
+    mode: str | None = None,
 ) -> StopResult:
+    """``mode`` (paper/live): when given and the broker is flat, our open position rows are closed with
+    exit reason 'emergency' at the prices the close-all got, so the records are right at once."""
     res = StopResult(reason=reason, source=source)
     write_halt(state_dir, reason, source)
     log.critical("EMERGENCY STOP (%s): %s", source, reason)
     flatten(broker, deadline, poll, result=res)
-    if res.flat:
-        log.critical("emergency stop: %s", res.summary())
-    else:
-        log.critical("emergency stop: %s", res.summary())
-    try:  # after the critical path: the broker's time of the halt, for reconciling exits later
+    log.critical("emergency stop: %s", res.summary())
+    exits: dict[str, tuple[float, datetime | None]] = {}
+    try:  # after the critical path: the broker's time of the halt and the prices the closes got
         res.broker_at = (broker.clock().timestamp - timedelta(seconds=res.elapsed)).isoformat()
+        exits = closing_prices(broker) if res.flat else {}
     except BrokerError:
         res.broker_at = None
-    res.recorded = _record(state_dir, database_url, res, db_timeout)
+    res.recorded = _record(state_dir, database_url, res, db_timeout, mode, exits)
     if pinger is not None:
         body = f"EMERGENCY STOP ({source}): {reason} | {res.summary()}"
         sent = [pinger.fail(check, body=body) for check in ("risk", "cycle")]

@@ -262,3 +262,24 @@ def test_emergency_resume_without_yes_changes_nothing(agent: Any, args: tuple[st
     assert (agent.state_dir / FLAG_NAME).exists()
     with agent.store() as store:
         assert store.active_halt() is not None
+
+
+def test_the_positions_the_stop_closed_are_recorded_as_emergency_exits(agent: Any) -> None:
+    """Right after the stop, our records show every position closed, exit reason 'emergency', at the price
+    the close-all got."""
+    agent.to_open(16)
+    trade_until_positions(agent)
+    with agent.store() as store:
+        held = {r["symbol"] for r in store.open_positions(mode="paper")}
+    assert held
+    proc, _ = emergency_stop(agent, "test: record the exits")
+    assert proc.returncode == 0, proc.stderr
+    with agent.store() as store:
+        assert store.open_positions(mode="paper") == []
+        closed = {r["symbol"]: r for r in store.closed_positions(mode="paper") if r["symbol"] in held}
+    assert set(closed) == held
+    with agent.world.lock:
+        sells = {f.symbol: f.price for f in agent.account().fills if f.side == "sell" and f.symbol in held}
+    for symbol, row in closed.items():
+        assert row["exit_reason"] == "emergency"
+        assert float(row["exit_price"]) == pytest.approx(sells[symbol], abs=0.01)
