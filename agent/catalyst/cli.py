@@ -251,7 +251,7 @@ def emergency_stop_cmd(reason: str, deadline: float, as_json: bool) -> None:
     logging_for(cfg)
     res = emergency_stop(state_dir=cfg.state_dir, reason=reason, broker=lite_broker(cfg), source="manual",
                          deadline=deadline, database_url=cfg.database_url.reveal(), pinger=heartbeat_for(cfg),
-                         log_file=cfg.log_file, report_dir=cfg.report_dir)
+                         log_file=cfg.log_file, report_dir=cfg.report_dir, mode=cfg.mode)
     emit(res.as_dict(), as_json, lambda _: res.summary() + f"\nrecorded: {res.recorded}; phone alerted: "
          f"{res.alerted}; log captured: {res.log_capture}\nresume with: catalyst emergency-resume "
          "--reason '...' --yes")
@@ -451,6 +451,16 @@ def phase_demote(target: str, reason: str) -> None:
     click.echo(f"demoted to {target}: {reason}")
 
 
+def _investigate(cfg: Any, tbl: Any) -> list[str]:
+    """The procedure's INVESTIGATE warnings over the last trades (win rate < 40% over 3+ trades)."""
+    from .risk import investigate_warnings
+    from .store.repo import Store
+
+    with Store.open(cfg.database_url.reveal(), connect_timeout=5) as store:
+        pnls = [float(r["realized_pnl"] or 0) for r in store.closed_positions(mode="live")[-10:]]
+    return [f"{t.rule}: {t.detail}" for t in investigate_warnings(pnls, tbl)]
+
+
 @main.command(epilog=EXIT_HELP)
 @json_option
 def evaluate(as_json: bool) -> None:
@@ -470,16 +480,18 @@ def evaluate(as_json: bool) -> None:
     except LifecycleRefused as exc:
         fail(str(exc), EXIT_REFUSED)
     data: dict[str, Any] = {"action": ev.action, "reasons": list(ev.reasons), "report": ev.report.as_dict(),
-                            "month_one": month.as_dict() if month else None}
+                            "month_one": month.as_dict() if month else None,
+                            "investigate": _investigate(cfg, table())}
     code = 0
     if ev.action == "stop":
         res = emergency_stop(state_dir=cfg.state_dir, reason="evaluation: major loss: " + "; ".join(ev.reasons),
                              broker=lite_broker(cfg), source="automatic", database_url=cfg.database_url.reveal(),
-                             pinger=heartbeat_for(cfg), log_file=cfg.log_file, report_dir=cfg.report_dir)
+                             pinger=heartbeat_for(cfg), log_file=cfg.log_file, report_dir=cfg.report_dir,
+                             mode=cfg.mode)
         data["emergency"] = res.as_dict()
         code = EXIT_STOPPED
     emit(data, as_json, lambda d: f"EVALUATION: {d['action'].upper()}: " + "; ".join(d["reasons"])
-         + ("\n" + month.render() if month else ""))
+         + "".join(f"\nINVESTIGATE {w}" for w in d["investigate"]) + ("\n" + month.render() if month else ""))
     sys.exit(code)
 
 
@@ -571,6 +583,95 @@ def routine(which: str, as_json: bool) -> None:
               broker_now, pinger=heartbeat_for(cfg), wall_now=datetime.now(UTC))
     emit(res.as_dict(), as_json, lambda _: res.render())
     sys.exit(0 if res.ok else EXIT_REFUSED)
+
+
+# ---------------------------------------------------------------------------- backups
+_BACKUP_EXIT = {"usage": EXIT_CONFIG, "unavailable": EXIT_UNAVAILABLE, "verify": EXIT_REFUSED}
+
+
+@main.group(epilog=EXIT_HELP)
+def backup() -> None:
+    """Database backups: pg_dump -Fc, checksum, pg_restore --list, rotation, off-site copy, restore drill.
+
+    \b
+    Dumps go to CATALYST_BACKUP_DIR (default /var/backups/catalyst) as catalyst-YYYYmmdd-HHMMSS.dump (UTC)
+    with .sha256 and .counts.json beside them; the last run is recorded in <state dir>/last-backup.json.
+    Exit 3 when a dump or a restore does not verify, 4 when the database, the tools or the off-site
+    target are unavailable, 2 for a bad option or file.
+    """
+
+
+@backup.command("run", epilog=EXIT_HELP)
+@json_option
+def backup_run(as_json: bool) -> None:
+    """Dump, checksum, verify, rotate (7 daily / 4 weekly / 6 monthly), copy off-site, record, heartbeat."""
+    from .backup import run_backup
+    from .connect import heartbeat_for
+
+    cfg = load()
+    logging_for(cfg)
+    echo = (lambda _line: None) if as_json else click.echo
+    with heartbeat_for(cfg) as pinger:
+        res = run_backup(cfg.database_url.reveal(), cfg.backup_dir, cfg.state_dir, offsite=cfg.backup_offsite,
+                         pinger=pinger, echo=echo)
+    if as_json:
+        click.echo(json.dumps({**res.state(), "deleted": res.deleted, "offsite": res.offsite}, indent=2))
+    if not res.ok:
+        sys.exit(_BACKUP_EXIT.get(res.error_kind or "unavailable", EXIT_UNAVAILABLE))
+
+
+@backup.command("verify", epilog=EXIT_HELP)
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
+              help="The dump to check (default: the newest in the backup directory).")
+@click.option("--restore-drill", is_flag=True,
+              help="Also restore it into a scratch database (created, then dropped) and compare row counts.")
+@json_option
+def backup_verify(file: str | None, restore_drill: bool, as_json: bool) -> None:
+    """Check a dump's checksum and pg_restore --list; with --restore-drill, prove it restores."""
+    from pathlib import Path
+
+    from .backup import BackupError, verify
+    from .connect import heartbeat_for
+
+    cfg = load()
+    logging_for(cfg)
+    echo = (lambda _line: None) if as_json else click.echo
+    try:
+        with heartbeat_for(cfg) as pinger:
+            res = verify(cfg.database_url.reveal(), cfg.backup_dir, file=Path(file) if file else None,
+                         restore_drill=restore_drill, pinger=pinger, echo=echo)
+    except BackupError as exc:
+        fail(str(exc), _BACKUP_EXIT[exc.kind])
+    if as_json:
+        click.echo(json.dumps(res.as_dict(), indent=2))
+    if not res.ok:
+        sys.exit(EXIT_REFUSED)
+
+
+@backup.command("restore", epilog=EXIT_HELP)
+@click.option("--file", "file", type=click.Path(dir_okay=False), required=True, help="The dump to restore.")
+@click.option("--into", "into", default=None,
+              help="Name of the scratch database to restore into first (kept afterwards; default: a temporary one).")
+@click.option("--yes", is_flag=True, help="Confirm: REPLACE the live database's contents. Nothing happens without it.")
+def backup_restore(file: str, into: str | None, yes: bool) -> None:
+    """Restore a dump: into a scratch database first, check it, then replace the live database's contents.
+
+    The live contents are dumped to pre-restore-<time>.dump first, and cycles are held off (cycle lock)
+    while the live database is replaced. To only test a dump, use: catalyst backup verify --file F --restore-drill
+    """
+    from pathlib import Path
+
+    from .backup import BackupError, restore
+
+    if not yes:
+        fail("restore replaces the live database's contents; repeat with --yes to confirm (to only test the "
+             "dump, run: catalyst backup verify --file F --restore-drill)", EXIT_REFUSED)
+    cfg = load()
+    logging_for(cfg)
+    try:
+        restore(cfg.database_url.reveal(), cfg.backup_dir, cfg.state_dir, Path(file), into=into, echo=click.echo)
+    except BackupError as exc:
+        fail(str(exc), _BACKUP_EXIT[exc.kind])
 
 
 # ---------------------------------------------------------------------------- database

@@ -97,6 +97,8 @@ SETTING_VARIABLES: frozenset[str] = frozenset(
         "ALPACA_LIVE_BASE_URL",
         "CATALYST_CLOCK_SKEW_MAX",
         "CATALYST_CYCLE_MINUTES",
+        "CATALYST_BACKUP_DIR",
+        "CATALYST_BACKUP_OFFSITE",
     }
 )
 REQUIRED_VARIABLES = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_BASE_URL", "ALPACA_MODE", "DATABASE_URL")
@@ -112,6 +114,7 @@ DEFAULTS: Mapping[str, str] = MappingProxyType(
         "CATALYST_CLOCK_SKEW_MAX": "60",
         "ALPACA_LIVE_BASE_URL": "https://api.alpaca.markets",
         "CATALYST_CYCLE_MINUTES": "1",
+        "CATALYST_BACKUP_DIR": "/var/backups/catalyst",
     }
 )
 
@@ -206,6 +209,10 @@ class Config:
     # Minutes between cycles (CATALYST_CYCLE_MINUTES): the schedule's cron cadence, and what uptime
     # expects (one cycle per this many market minutes). 1 in production; larger for accelerated runs.
     cycle_minutes: int = 1
+    # Where `catalyst backup` writes dumps (CATALYST_BACKUP_DIR), and the optional off-site copy target
+    # (CATALYST_BACKUP_OFFSITE: [user@]host:path over SSH, or an absolute local path); None = no copy.
+    backup_dir: Path = Path("/var/backups/catalyst")
+    backup_offsite: str | None = None
     # Variable name -> where its value came from: a file path, "environment" or "default".
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -421,6 +428,25 @@ def _abs_path(values: _Values, key: str, text: str) -> Path:
     return path
 
 
+_OFFSITE_RE = re.compile(r"(?:[A-Za-z0-9._-]+@)?(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):[^\s]*\Z")
+_OFFSITE_PASSWORD_RE = re.compile(r"[^@/]*:[^@/]*@")  # user:password@host
+
+
+def _offsite(values: _Values, text: str | None) -> str | None:
+    """``[user@]host:path`` (rsync/scp over SSH, key-based) or an absolute local path; no credentials."""
+    if text is None:
+        return None
+    if (text.startswith("/") and not any(c.isspace() for c in text)) or (
+        not text.startswith("-") and "://" not in text and not _OFFSITE_PASSWORD_RE.match(text)
+        and _OFFSITE_RE.match(text)
+    ):
+        return text
+    # The value is not echoed: a malformed target might carry a password.
+    raise values.bad("CATALYST_BACKUP_OFFSITE", None,
+                     "is not a copy target; expected [user@]host:/path (SSH with the service user's key, "
+                     "no password) or an absolute local path")
+
+
 def _universe(values: _Values, text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
@@ -589,6 +615,8 @@ def load_config(config_dir: Path | None = None, environ: Mapping[str, str] | Non
         live_secret_key=None if live_secret is None else Secret(live_secret),
         live_base_url=live_base_url,
         cycle_minutes=int(cadence_text),
+        backup_dir=_abs_path(values, "CATALYST_BACKUP_DIR", values.required("CATALYST_BACKUP_DIR")),
+        backup_offsite=_offsite(values, values.get("CATALYST_BACKUP_OFFSITE")),
         sources=dict(values.sources),
     )
 

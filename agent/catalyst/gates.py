@@ -466,7 +466,9 @@ def _key_items(keys: KeyCheck) -> list[GateItem]:
         GateItem(
             KEYS,
             "live keys differ from paper",
-            "different from the paper keys" if keys.live_keys_differ_from_paper else "same as the paper keys",
+            "different from the paper keys"
+            if keys.live_keys_differ_from_paper
+            else ("same as the paper keys" if keys.live_keys_present else "no live keys to compare"),
             "different from the paper keys",
             keys.live_keys_differ_from_paper,
         ),

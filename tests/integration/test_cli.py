@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -229,7 +230,12 @@ def test_secrets_never_appear_in_logs_output_captures_reports_or_command_lines(a
     proc = subprocess.Popen([CATALYST, "run", "--sessions", "1", "--advance-sim", "--step", "10"], env=agent.env,
                             cwd=agent.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace").replace("\0", " ")
+        cmdline = environ = ""
+        for _ in range(100):  # until the child has exec'd the agent (before that its cmdline is empty)
+            cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace").replace("\0", " ")
+            if "run --sessions 1" in cmdline:
+                break
+            time.sleep(0.05)
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes().decode(errors="replace").replace("\0", "\n")
         stdout, stderr = proc.communicate(timeout=120)
     finally:

@@ -15,7 +15,8 @@ from catalyst_sim.calendar import NY, MarketCalendar
 from catalyst_sim.market import Market, default_symbols
 from catalyst_sim.scenario import Event, Scenario, ScenarioError, available_scenarios, load_scenario
 
-PACKAGED = ["gap-up", "gap-down-stop", "target-hit", "halt", "flat-day"]
+PACKAGED = ["gap-up", "gap-down-stop", "target-hit", "halt", "flat-day"]  # one event in the week of 2026-11-23
+DEMO = "demo-lifecycle"  # catalyst demo's market: movers on every session it trades
 SEED = 2026
 
 
@@ -43,7 +44,7 @@ def only_event(name: str) -> Event:
 
 
 def test_packaged_scenarios_present() -> None:
-    assert sorted(PACKAGED) == available_scenarios()
+    assert sorted([*PACKAGED, DEMO]) == available_scenarios()
 
 
 @pytest.mark.parametrize("name", PACKAGED)
@@ -56,6 +57,15 @@ def test_packaged_scenario_is_well_formed(name: str, cal: MarketCalendar) -> Non
         assert dt.date(2026, 11, 23) <= ev.date <= dt.date(2026, 11, 27)
         assert cal.session_on(ev.date) is not None
     Market(cal, SEED, scenario)  # accepted by the market
+
+
+def test_the_demo_scenario_moves_liquid_names_on_sessions(cal: MarketCalendar) -> None:
+    scenario = load_scenario(DEMO)
+    assert scenario.description and scenario.events
+    for ev in scenario.events:
+        assert ev.kind in ("gap", "trend") and cal.session_on(ev.date) is not None
+        assert ev.symbol in {s.symbol for s in default_symbols()}
+    Market(cal, SEED, scenario)
 
 
 def test_load_by_path_equals_by_name() -> None:
