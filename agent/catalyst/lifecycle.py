@@ -8,7 +8,7 @@ phase changes are stamped with it, so that a simulated week and a real one count
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from .gates import (
     month_one_readiness,
     promotion_gate,
 )
-from .metrics import Trade, concurrency_high_water, sizing_errors
+from .metrics import concurrency_high_water, sizing_errors, trade_of
 from .phases import PhaseTable
 
 NY = ZoneInfo("America/New_York")
@@ -45,20 +45,6 @@ class LifecycleRefused(Exception):
     def __init__(self, message: str, report: GateReport | None = None) -> None:
         super().__init__(message)
         self.report = report
-
-
-def trade_of(row: Mapping[str, Any]) -> Trade:
-    def f(key: str) -> float | None:
-        value = row.get(key)
-        return None if value is None else float(value)
-
-    return Trade(
-        symbol=str(row["symbol"]), opened_at=row["opened_at"], closed_at=row["closed_at"], qty=float(row["qty"]),
-        entry_price=float(row["entry_price"]), exit_price=float(row["exit_price"]),
-        realized_pnl=float(row["realized_pnl"] or 0), initial_risk=f("initial_risk"), stop_price=f("stop_price"),
-        target_price=f("target_price"), exit_reason=str(row.get("exit_reason") or "broker"),
-        mode=str(row.get("mode") or "paper"), phase=row.get("phase"),
-    )
 
 
 def session_minutes(broker: LiteBroker, days: Sequence[date]) -> dict[date, int]:

@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "Trade",
@@ -284,3 +285,26 @@ def degradation(paper: float | None, live: float | None) -> float | None:
     if paper is None or live is None or not _finite(paper, live) or paper == 0:
         return None
     return (paper - live) / abs(paper)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def trade_of(row: Mapping[str, Any]) -> Trade:
+    """A ``metrics.Trade`` from a closed ``positions`` row (as ``Store.closed_positions`` returns it)."""
+    return Trade(
+        symbol=str(row["symbol"]),
+        opened_at=row["opened_at"],
+        closed_at=row["closed_at"],
+        qty=float(row["qty"]),
+        entry_price=float(row["entry_price"]),
+        exit_price=float(row["exit_price"]),
+        realized_pnl=float(row["realized_pnl"] or 0),
+        initial_risk=_num(row.get("initial_risk")),
+        stop_price=_num(row.get("stop_price")),
+        target_price=_num(row.get("target_price")),
+        exit_reason=str(row.get("exit_reason") or "broker"),
+        mode=str(row.get("mode") or "paper"),
+        phase=row.get("phase"),
+    )

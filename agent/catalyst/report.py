@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from . import metrics
-from .metrics import Trade
+from .metrics import Trade, trade_of
 
 if TYPE_CHECKING:
     from .config import Config
@@ -228,25 +228,6 @@ def window(kind: str, day: date) -> tuple[datetime, datetime]:
 
 def report_filename(mode: str, kind: str, day: date, ext: str) -> str:
     return f"{mode}-{kind}-{day:%Y%m%d}.{ext}"
-
-
-def trade_of(row: Mapping[str, Any]) -> Trade:
-    """A ``metrics.Trade`` from a closed ``positions`` row (as ``Store.closed_positions`` returns it)."""
-    return Trade(
-        symbol=str(row["symbol"]),
-        opened_at=row["opened_at"],
-        closed_at=row["closed_at"],
-        qty=float(row["qty"]),
-        entry_price=float(row["entry_price"]),
-        exit_price=float(row["exit_price"]),
-        realized_pnl=float(row["realized_pnl"] or 0),
-        initial_risk=_f(row.get("initial_risk")),
-        stop_price=_f(row.get("stop_price")),
-        target_price=_f(row.get("target_price")),
-        exit_reason=str(row.get("exit_reason") or "broker"),
-        mode=str(row.get("mode") or "paper"),
-        phase=row.get("phase"),
-    )
 
 
 def _trade_line(row: Mapping[str, Any], trade: Trade) -> TradeLine:
