@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -672,6 +673,43 @@ def backup_restore(file: str, into: str | None, yes: bool) -> None:
         restore(cfg.database_url.reveal(), cfg.backup_dir, cfg.state_dir, Path(file), into=into, echo=click.echo)
     except BackupError as exc:
         fail(str(exc), _BACKUP_EXIT[exc.kind])
+
+
+# ---------------------------------------------------------------------------- monitoring
+@main.group()
+def monitoring() -> None:
+    """healthchecks.io checks as code (monitoring/checks.yml)."""
+
+
+@monitoring.command("sync", epilog=EXIT_HELP)
+@click.option("--checks", "checks_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The checks file (default: monitoring/checks.yml).")
+@click.option("--ping-urls-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the four ping URLs (secrets) to this file, mode 0600, for the vault.")
+def monitoring_sync(checks_file: Path | None, ping_urls_out: Path | None) -> None:
+    """Create or update the cycle, risk, backup and report checks (upsert, unique on name).
+
+    Uses HC_API_KEY (secrets.env) and HC_API_URL (catalyst.env). The ping URLs are never printed.
+    """
+    from .monitoring import MonitoringError, default_checks_path, load_checks, sync, write_ping_urls
+
+    cfg = load()
+    if cfg.hc_api_key is None:
+        fail("HC_API_KEY is not set in secrets.env: create a Management API key in the healthchecks project "
+             "settings and add it", EXIT_CONFIG)
+    try:
+        checks = load_checks(checks_file or default_checks_path())
+        urls = sync(cfg.hc_api_url, cfg.hc_api_key.reveal(), checks)
+    except MonitoringError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except Exception as exc:
+        fail(f"healthchecks API unavailable at {cfg.hc_api_url}: {type(exc).__name__}", EXIT_UNAVAILABLE)
+    for spec in checks.checks:
+        kind = f"cron '{spec.schedule}' {spec.tz}" if spec.schedule else f"every {spec.timeout}s"
+        click.echo(f"synced {spec.name}: {kind}, grace {spec.grace}s, channels {', '.join(checks.channels) or '-'}")
+    if ping_urls_out is not None:
+        write_ping_urls(urls, ping_urls_out)
+        click.echo(f"ping URLs written to {ping_urls_out} (0600); put them in the vault as monitoring_ping_urls")
 
 
 # ---------------------------------------------------------------------------- database

@@ -79,7 +79,7 @@ HC_CHECKS: Mapping[str, str] = MappingProxyType(
 
 SECRET_VARIABLES: frozenset[str] = frozenset(
     {"ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_PAPER_API_KEY", "ALPACA_LIVE_API_KEY", "ALPACA_LIVE_SECRET_KEY",
-     "DATABASE_URL", *HC_CHECKS.values()}
+     "DATABASE_URL", "HC_API_KEY", *HC_CHECKS.values()}
 )
 SETTING_VARIABLES: frozenset[str] = frozenset(
     {
@@ -99,6 +99,7 @@ SETTING_VARIABLES: frozenset[str] = frozenset(
         "CATALYST_CYCLE_MINUTES",
         "CATALYST_BACKUP_DIR",
         "CATALYST_BACKUP_OFFSITE",
+        "HC_API_URL",
     }
 )
 REQUIRED_VARIABLES = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_BASE_URL", "ALPACA_MODE", "DATABASE_URL")
@@ -115,6 +116,7 @@ DEFAULTS: Mapping[str, str] = MappingProxyType(
         "ALPACA_LIVE_BASE_URL": "https://api.alpaca.markets",
         "CATALYST_CYCLE_MINUTES": "1",
         "CATALYST_BACKUP_DIR": "/var/backups/catalyst",
+        "HC_API_URL": "https://healthchecks.io",
     }
 )
 
@@ -213,6 +215,9 @@ class Config:
     # (CATALYST_BACKUP_OFFSITE: [user@]host:path over SSH, or an absolute local path); None = no copy.
     backup_dir: Path = Path("/var/backups/catalyst")
     backup_offsite: str | None = None
+    # healthchecks.io Management API (catalyst monitoring sync): its key (secret) and base URL.
+    hc_api_key: Secret | None = None
+    hc_api_url: str = "https://healthchecks.io"
     # Variable name -> where its value came from: a file path, "environment" or "default".
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -592,6 +597,9 @@ def load_config(config_dir: Path | None = None, environ: Mapping[str, str] | Non
     if not cadence_text.isdigit() or not 1 <= int(cadence_text) <= 30:
         raise values.bad("CATALYST_CYCLE_MINUTES", cadence_text, "is not a whole number of minutes from 1 to 30")
 
+    hc_api_key = values.get("HC_API_KEY")
+    hc_api_url = _url(values, "HC_API_URL", values.required("HC_API_URL"), "the healthchecks base URL").rstrip("/")
+
     return Config(
         config_dir=config_dir,
         mode=mode,
@@ -615,6 +623,8 @@ def load_config(config_dir: Path | None = None, environ: Mapping[str, str] | Non
         live_secret_key=None if live_secret is None else Secret(live_secret),
         live_base_url=live_base_url,
         cycle_minutes=int(cadence_text),
+        hc_api_key=None if hc_api_key is None else Secret(hc_api_key),
+        hc_api_url=hc_api_url,
         backup_dir=_abs_path(values, "CATALYST_BACKUP_DIR", values.required("CATALYST_BACKUP_DIR")),
         backup_offsite=_offsite(values, values.get("CATALYST_BACKUP_OFFSITE")),
         sources=dict(values.sources),

@@ -1,0 +1,89 @@
+"""Monitoring as code against the local healthchecks-compatible server: upserts, channels by name, ping URLs
+kept secret, a silenced agent detected within its grace, and no false alarm on a market holiday."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from catalyst.monitoring import MonitoringError, load_checks, sync
+from catalyst_sim.healthchecks_server import HealthchecksServer, ManualClock
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKS = ROOT / "monitoring" / "checks.yml"
+API_KEY = "test-hc-mgmt-key"
+
+
+@pytest.fixture
+def mgmt() -> Any:
+    clock = ManualClock()
+    server = HealthchecksServer(api_key=API_KEY, channels={"phone": "po", "email": "email"}, clock=clock).start()
+    try:
+        yield server, clock
+    finally:
+        server.stop()
+
+
+def test_sync_upserts_the_four_checks_with_the_phone_channel(mgmt: Any) -> None:
+    server, _ = mgmt
+    urls = sync(server.base_url, API_KEY, load_checks(CHECKS))
+    assert set(urls) == {"cycle", "risk", "backup", "report"}
+    checks = {c["name"]: c for c in server.checks()}
+    assert set(checks) == {"catalyst-cycle", "catalyst-risk", "catalyst-backup", "catalyst-report"}
+    cycle = checks["catalyst-cycle"]
+    assert cycle["schedule"] == "* 9-15 * * 1-5" and cycle["tz"] == "America/New_York" and cycle["grace"] == 300
+    phone = next(ch for ch in server._channels if ch.name == "phone")
+    assert all(phone.id in c["channels"] for c in checks.values())
+    # a second sync updates the same checks: same ping URLs, no duplicates
+    again = sync(server.base_url, API_KEY, load_checks(CHECKS))
+    assert again == urls
+    assert len(server.checks()) == 4
+
+
+def test_cli_writes_ping_urls_0600_and_never_prints_them(mgmt: Any, agent: Any) -> None:
+    server, _ = mgmt
+    agent.write_config(settings={"HC_API_URL": server.base_url}, secrets={"HC_API_KEY": API_KEY})
+    out = agent.root / "ping-urls.json"
+    r = agent.cli("monitoring", "sync", "--checks", str(CHECKS), "--ping-urls-out", str(out))
+    assert r.returncode == 0, r.stderr
+    urls = json.loads(out.read_text())
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    for url in urls.values():
+        assert url not in r.stdout + r.stderr
+    assert "synced catalyst-cycle" in r.stdout
+
+
+def test_unknown_channel_and_bad_files_are_refused_by_name(mgmt: Any, tmp_path: Path) -> None:
+    server, _ = mgmt
+    bad = tmp_path / "checks.yml"
+    bad.write_text(CHECKS.read_text().replace("channels: [phone]", "channels: [pager]"))
+    with pytest.raises(MonitoringError, match="no integration named pager"):
+        sync(server.base_url, API_KEY, load_checks(bad))
+    bad.write_text("checks: [{key: cycle, name: x, grace: 60}]\n")
+    with pytest.raises(MonitoringError, match=r"either timeout .* or schedule"):
+        load_checks(bad)
+
+
+def test_a_silenced_agent_is_detected_within_the_grace_and_a_holiday_raises_no_alarm(mgmt: Any, agent: Any) -> None:
+    """The cycle check goes down once a market-hours minute passes without a ping plus its grace; on a market
+    holiday cron still runs the cycle, which pings success ("closed"), so the check stays up."""
+    server, clock = mgmt
+    urls = sync(server.base_url, API_KEY, load_checks(CHECKS))
+    uuid = urls["cycle"].rstrip("/").rsplit("/", 1)[-1]
+    agent.write_config(secrets={"HC_PING_CYCLE": urls["cycle"]})
+    # Thanksgiving 2026-11-26, 10:00 New York: the market is closed, the agent pings "closed"
+    clock.set(1795705200.0)  # 2026-11-26T15:00:00Z
+    with agent.world.lock:
+        agent.world.advance_to(__import__("datetime").datetime.fromisoformat("2026-11-26T10:00:00-05:00"))
+    out = agent.cycle()
+    assert out.outcome == "closed"
+    assert server.status_of(uuid) == "up"
+    clock.advance(60)
+    assert server.status_of(uuid) in ("up", "grace")
+    # then silence: past the next expected minute plus the 300 s grace, the check is down
+    clock.advance(60 + 300 + 1)
+    assert server.status_of(uuid) == "down"
