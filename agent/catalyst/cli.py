@@ -293,6 +293,9 @@ def emergency_resume_cmd(reason: str, yes: bool) -> None:
     except Exception as exc:
         fail(f"could not clear the halt in the database ({exc}); the halt stays: fix the database and retry",
              EXIT_UNAVAILABLE)
+    from .connect import heartbeat_for
+
+    heartbeat_for(cfg).success("risk", body=f"resumed by {by}: {reason}")  # the risk check comes back up
     click.echo(f"resumed by {by}: halt file {'cleared' if file_cleared else 'was not set'}, database halt "
                f"{'cleared' if db_cleared else 'was not set'}")
 
@@ -491,6 +494,8 @@ def evaluate(as_json: bool) -> None:
                              mode=cfg.mode)
         data["emergency"] = res.as_dict()
         code = EXIT_STOPPED
+    else:  # the daily evaluation is the risk check's regular sign of life
+        heartbeat_for(cfg).success("risk", body=f"evaluation: {ev.action}: " + "; ".join(ev.reasons))
     emit(data, as_json, lambda d: f"EVALUATION: {d['action'].upper()}: " + "; ".join(d["reasons"])
          + "".join(f"\nINVESTIGATE {w}" for w in d["investigate"]) + ("\n" + month.render() if month else ""))
     sys.exit(code)
