@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 echo
 echo "==> ruff (lint)"
-.venv/bin/ruff check agent tests benchmarks scripts
+.venv/bin/ruff check agent tests benchmarks scripts roles playbooks inventory
 echo
 echo "==> mypy (types, strict) on the agent and the simulator"
 .venv/bin/mypy
