@@ -109,3 +109,22 @@ def apply() -> None:
                  name="Turn on daily unattended security upgrades")  # fmt: skip
     ops.template(ROLE, "52catalyst-unattended-upgrades.j2", "/etc/apt/apt.conf.d/52catalyst-unattended-upgrades",
                  v, mode="644", name="Restrict unattended upgrades to security updates")  # fmt: skip
+
+    for key, value in v["base_login_defs"].items():
+        files.line(name=f"Set {key} in /etc/login.defs", path="/etc/login.defs", line=rf"^#?\s*{key}\s.*$",
+                   replace=f"{key} {value}")  # fmt: skip
+    for banner in ("/etc/issue", "/etc/issue.net"):
+        ops.template(ROLE, "issue.j2", banner, v, mode="644", name=f"Write the login banner {banner}")
+    files.directory(name="Create the modprobe configuration directory", path="/etc/modprobe.d", user="root",
+                    group="root", mode="755")  # fmt: skip
+    ops.template(ROLE, "modprobe-hardening.conf.j2", "/etc/modprobe.d/catalyst-hardening.conf", v, mode="644",
+                 name="Keep unneeded kernel modules from loading")  # fmt: skip
+    ops.template(ROLE, "limits-core.conf.j2", "/etc/security/limits.d/catalyst-core.conf", v, mode="644",
+                 name="Disable core dumps")  # fmt: skip
+    jail_defaults = ops.template(ROLE, "fail2ban-jail-defaults.local.j2", "/etc/fail2ban/jail.local", v, mode="644",
+                                 name="Keep a local fail2ban jail file")  # fmt: skip
+    systemd.service(name="Restart fail2ban for its local jail file", service="fail2ban", restarted=True,
+                    _if=jail_defaults.did_change)  # fmt: skip
+    ops.template(ROLE, "sysstat.default.j2", "/etc/default/sysstat", v, mode="644",
+                 name="Turn on system activity collection")  # fmt: skip
+

@@ -50,6 +50,12 @@ TEMPLATED_FILES = [
     "/etc/apt/apt.conf.d/52catalyst-unattended-upgrades",
     "/etc/catalyst/catalyst.env",
     "/etc/catalyst/secrets.env",
+    "/etc/issue",
+    "/etc/issue.net",
+    "/etc/modprobe.d/catalyst-hardening.conf",
+    "/etc/security/limits.d/catalyst-core.conf",
+    "/etc/fail2ban/jail.local",
+    "/etc/default/sysstat",
 ]
 
 TIMINGS: dict[str, float] = {}
