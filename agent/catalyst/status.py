@@ -20,7 +20,6 @@ from .phases import PhaseTable
 
 MAX_CLOCK_SKEW = 60.0  # seconds between the broker's clock and ours before health fails
 MAX_CYCLE_AGE = 180.0  # seconds since the last cycle, while the market is open
-MAX_BACKUP_AGE = 26 * 3600.0
 MIN_FREE_FRACTION = 0.05
 
 
@@ -169,20 +168,18 @@ def gather_health(cfg: Config, skew_limit: float = MAX_CLOCK_SKEW) -> dict[str, 
     try:
         with _store(cfg) as store:
             last = store.last_cycle(mode=cfg.mode, finished_only=True)
-            backup = store.last_backup() if hasattr(store, "last_backup") else None
         if last is None:
             put("last_cycle", "warn", "no cycle has run yet")
         else:
             age = broker_now - last["finished_at"].timestamp()  # cycles record broker time
             state = "fail" if market_open and age > MAX_CYCLE_AGE else "ok"
             put("last_cycle", state, f"{last['outcome']} {age:.0f}s ago", age_s=round(age))
-        if backup is None:
-            put("last_backup", "warn", "no backup recorded yet")
-        else:
-            age = time.time() - backup.timestamp()
-            put("last_backup", "ok" if age <= MAX_BACKUP_AGE else "fail", f"{age / 3600:.1f} h ago")
     except Exception as exc:
         put("last_cycle", "fail", f"cannot read: {exc}")
+    from .routine import read_backup_status  # the backup job's last-backup.json, read as the evening routine does
+
+    item = read_backup_status(cfg.state_dir, datetime.now(UTC))
+    put("last_backup", item.state, item.detail)
     halt = read_halt(cfg.state_dir)
     put("halt", "warn" if halt else "ok", halt.describe() if halt else "not halted")
     healthy = all(c["state"] != "fail" for c in checks.values())

@@ -295,3 +295,13 @@ def test_dump_argv_and_env_never_carry_the_password_on_the_command_line() -> Non
     assert env["PGPASSWORD"] == "s3cr@t-pw-xyz"
     assert parse_backup_name("catalyst-20260105-220000.dump") == datetime(2026, 1, 5, 22, 0, tzinfo=UTC)
     assert parse_backup_name("pre-restore-20260105-220000.dump") is None
+
+
+def test_health_reports_the_last_backup(bk: Bk) -> None:
+    """`catalyst health` reads the backup job's last-backup.json: a warning before any backup, ok after one."""
+    before = json.loads(bk.cli("health", "--json").stdout)
+    assert before["checks"]["last_backup"]["state"] == "warn"
+    assert bk.cli("backup", "run").returncode == 0
+    after = json.loads(bk.cli("health", "--json").stdout)
+    assert after["checks"]["last_backup"]["state"] == "ok", after["checks"]["last_backup"]
+    assert "last backup" in after["checks"]["last_backup"]["detail"]
