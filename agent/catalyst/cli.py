@@ -233,6 +233,16 @@ def run(until: str | None, sessions: int | None, advance_sim: bool, step: float 
     sys.exit(code)
 
 
+def _kill(cfg: Any, reason: str, source: str, deadline: float = 60.0) -> Any:
+    """The kill switch as every command runs it: light broker door, heartbeat, log capture, records."""
+    from .connect import heartbeat_for, lite_broker
+    from .killswitch import emergency_stop
+
+    return emergency_stop(state_dir=cfg.state_dir, reason=reason, broker=lite_broker(cfg), source=source,
+                          deadline=deadline, database_url=cfg.database_url.reveal(), pinger=heartbeat_for(cfg),
+                          log_file=cfg.log_file, report_dir=cfg.report_dir, mode=cfg.mode)
+
+
 @main.command("emergency-stop", epilog=EXIT_HELP)
 @click.option("--reason", required=True, help="Why (recorded, logged and sent to the phone).")
 @click.option("--deadline", type=float, default=60.0, show_default=True,
@@ -245,14 +255,9 @@ def emergency_stop_cmd(reason: str, deadline: float, as_json: bool) -> None:
     5xx (it retries until flat or the deadline). Cron entries are disabled by the emergency-stop
     playbook; this command halts every cycle through the halt flag.
     """
-    from .connect import heartbeat_for, lite_broker
-    from .killswitch import emergency_stop
-
     cfg = load()
     logging_for(cfg)
-    res = emergency_stop(state_dir=cfg.state_dir, reason=reason, broker=lite_broker(cfg), source="manual",
-                         deadline=deadline, database_url=cfg.database_url.reveal(), pinger=heartbeat_for(cfg),
-                         log_file=cfg.log_file, report_dir=cfg.report_dir, mode=cfg.mode)
+    res = _kill(cfg, reason, "manual", deadline)
     emit(res.as_dict(), as_json, lambda _: res.summary() + f"\nrecorded: {res.recorded}; phone alerted: "
          f"{res.alerted}; log captured: {res.log_capture}\nresume with: catalyst emergency-resume "
          "--reason '...' --yes")
@@ -455,13 +460,11 @@ def phase_demote(target: str, reason: str) -> None:
     click.echo(f"demoted to {target}: {reason}")
 
 
-def _investigate(cfg: Any, tbl: Any) -> list[str]:
+def _investigate(store: Any, tbl: Any) -> list[str]:
     """The procedure's INVESTIGATE warnings over the last trades (win rate < 40% over 3+ trades)."""
     from .risk import investigate_warnings
-    from .store.repo import Store
 
-    with Store.open(cfg.database_url.reveal(), connect_timeout=5) as store:
-        pnls = [float(r["realized_pnl"] or 0) for r in store.closed_positions(mode="live")[-10:]]
+    pnls = [float(r["realized_pnl"] or 0) for r in store.closed_positions(mode="live")[-10:]]
     return [f"{t.rule}: {t.detail}" for t in investigate_warnings(pnls, tbl)]
 
 
@@ -470,28 +473,25 @@ def _investigate(cfg: Any, tbl: Any) -> list[str]:
 def evaluate(as_json: bool) -> None:
     """The daily evaluation after the close (day 15+: profitable → stay; losing → conservative;
     major loss → emergency stop and a phone alert). Also reports month-one readiness (section 6.3)."""
-    from .connect import heartbeat_for, lite_broker
-    from .killswitch import emergency_stop
+    from .connect import heartbeat_for
     from .lifecycle import LifecycleRefused
     from .lifecycle import evaluate as run_evaluate
 
     cfg = load()
     logging_for(cfg)
     store, broker = _lifecycle_io(cfg)
+    tbl = table()
     try:
         with store, broker:
-            ev, month = run_evaluate(store, broker, table())
+            ev, month = run_evaluate(store, broker, tbl)
+            warnings = _investigate(store, tbl)
     except LifecycleRefused as exc:
         fail(str(exc), EXIT_REFUSED)
     data: dict[str, Any] = {"action": ev.action, "reasons": list(ev.reasons), "report": ev.report.as_dict(),
-                            "month_one": month.as_dict() if month else None,
-                            "investigate": _investigate(cfg, table())}
+                            "month_one": month.as_dict() if month else None, "investigate": warnings}
     code = 0
     if ev.action == "stop":
-        res = emergency_stop(state_dir=cfg.state_dir, reason="evaluation: major loss: " + "; ".join(ev.reasons),
-                             broker=lite_broker(cfg), source="automatic", database_url=cfg.database_url.reveal(),
-                             pinger=heartbeat_for(cfg), log_file=cfg.log_file, report_dir=cfg.report_dir,
-                             mode=cfg.mode)
+        res = _kill(cfg, "evaluation: major loss: " + "; ".join(ev.reasons), "automatic")
         data["emergency"] = res.as_dict()
         code = EXIT_STOPPED
     else:  # the daily evaluation is the risk check's regular sign of life
@@ -573,17 +573,13 @@ def routine(which: str, as_json: bool) -> None:
     """
     from datetime import UTC, datetime
 
-    from .connect import heartbeat_for, lite_broker
+    from .connect import heartbeat_for
     from .routine import evening, morning
     from .store.repo import Store
 
     cfg = load()
     logging_for(cfg)
-    import contextlib
-
-    broker_now = datetime.now(UTC)
-    with contextlib.suppress(Exception), lite_broker(cfg) as broker:  # the routine reports the broker itself
-        broker_now = broker.clock().timestamp
+    broker_now = _broker_time(cfg) or datetime.now(UTC)  # the routine reports the broker's state itself
     run = morning if which == "morning" else evening
     res = run(cfg, table(), lambda: Store.open(cfg.database_url.reveal(), connect_timeout=5), cfg.log_file,
               broker_now, pinger=heartbeat_for(cfg), wall_now=datetime.now(UTC))

@@ -351,7 +351,6 @@ class Cycle:
                     if x.symbol == p.symbol and x.side == "sell" and x.status in OPEN_ORDER_STATUSES \
                             and not x.is_stop and (x is o or o.status not in OPEN_ORDER_STATUSES):
                         self.d.broker.cancel(x.id)
-                        missing = p.qty - covered.get(p.symbol, 0)
             close_instead = p.current_price <= stop
             kind, intent = ("close", "exit") if close_instead else ("stop", "protective_stop")
             coid = client_order_id(kind, self.mode, p.symbol, now, str(run_id))

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
+from .backup import STATE_FILE
 from .report import NY, build_report, trade_of, write_report
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ __all__ = [
 
 State = Literal["ok", "warn", "fail"]
 #: Written in the state directory by the backup job.
-BACKUP_FILE: Final = "last-backup.json"
+BACKUP_FILE: Final = STATE_FILE  # written by catalyst.backup
 #: How far back the morning check reads the trading log (the procedure's ``logs --since 12h``).
 LOG_WINDOW: Final = timedelta(hours=12)
 MAX_BACKUP_AGE: Final = timedelta(hours=26)
