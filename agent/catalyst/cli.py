@@ -460,6 +460,38 @@ def phase_demote(target: str, reason: str) -> None:
     click.echo(f"demoted to {target}: {reason}")
 
 
+@phase.command("ramp", epilog=EXIT_HELP)
+@click.option("--to", "target", required=True, help="The phase to be in afterwards: conservative, moderate or normal.")
+@click.option("--reason", default=None, help="Why (required when this moves down; recorded).")
+@json_option
+def phase_ramp(target: str, reason: str | None, as_json: bool) -> None:
+    """Move to a phase: promote if it is higher (acceptance criteria apply), demote if lower (needs --reason),
+    nothing if already there. What the ramp-* playbooks run; a refusal names each unmet criterion (exit 3)."""
+    from .lifecycle import LifecycleRefused, ramp
+    from .phases import PhaseError
+
+    cfg = load()
+    logging_for(cfg)
+    store, broker = _lifecycle_io(cfg)
+    try:
+        with store, broker:
+            result = ramp(store, broker, table(), _actor(), target, reason)
+    except LifecycleRefused as exc:
+        refused = exc.report
+        if refused is not None:
+            emit({"refused": str(exc), **refused.as_dict()}, as_json, lambda _: refused.render())
+        fail(str(exc), EXIT_REFUSED)
+    except PhaseError as exc:
+        fail(str(exc), EXIT_CONFIG)
+
+    def text(r: dict[str, Any]) -> str:
+        if r["action"] == "none":
+            return f"already in {r['to']}: nothing to do"
+        return f"{r['action']}d {r['from']} → {r['to']}"
+
+    emit(result, as_json, text)
+
+
 def _investigate(store: Any, tbl: Any) -> list[str]:
     """The procedure's INVESTIGATE warnings over the last trades (win rate < 40% over 3+ trades)."""
     from .risk import investigate_warnings

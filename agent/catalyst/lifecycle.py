@@ -209,6 +209,25 @@ def demote(store: Any, broker: LiteBroker, table: PhaseTable, actor: str, target
     return target
 
 
+def ramp(store: Any, broker: LiteBroker, table: PhaseTable, actor: str, target: str,
+         reason: str | None = None) -> dict[str, Any]:
+    """Move to ``target``: a promotion when it is above the current phase (acceptance criteria apply), a
+    demotion when below (needs ``reason``), nothing when already there. The ramp playbooks call this."""
+    phase, _ = _current(store)
+    table.get(target)  # names an unknown phase
+    names = table.names
+    if names.index(target) == names.index(phase):
+        return {"action": "none", "from": phase, "to": target, "report": None}
+    if names.index(target) > names.index(phase):
+        report = promote(store, broker, table, actor, target)
+        return {"action": "promote", "from": phase, "to": target, "report": report.as_dict()}
+    if not reason or not reason.strip():
+        raise LifecycleRefused(f"ramp {phase} → {target} is a demotion: give the reason (--reason; the playbooks' "
+                               "phase_reason); nothing changed")
+    demote(store, broker, table, actor, target, reason)
+    return {"action": "demote", "from": phase, "to": target, "report": None}
+
+
 def live_day_number(store: Any) -> tuple[int, float | None]:
     """Trading days since go-live (day 1 = the first live session) and the equity at go-live."""
     history = store.phase_history(limit=1000)

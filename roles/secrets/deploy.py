@@ -10,6 +10,7 @@ from io import StringIO
 from pyinfra import host, state
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files
 from roles._lib import ops
 from roles._lib.vars import role_vars
@@ -43,12 +44,34 @@ def _check(v: dict) -> None:
         )
 
 
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+def trading_mode(v: dict) -> str:
+    """The mode the files are written for, as the Ansible role decides it: go-live > back to paper > the
+    host's current ALPACA_MODE (a live host stays live) > secrets_alpaca_mode (a new host)."""
+    if _truthy(v["secrets_go_live"]):
+        return "live"
+    if _truthy(v["secrets_back_to_paper"]):
+        return "paper"
+    live_now = host.get_fact(FindInFile, path=f"{v['base_config_dir']}/catalyst.env", pattern="^ALPACA_MODE=live$")
+    return "live" if live_now else str(v["secrets_alpaca_mode"])
+
+
 @deploy("Catalyst secrets")
-def apply() -> None:
+def apply(**overrides: object) -> None:
+    """``overrides``: role variables for this run only (the go-live deploy passes ``secrets_go_live=True``)."""
     if state.config.DIFF:
         raise DeployError("the secrets deploy refuses --diff: it would print secrets.env")
-    v = role_vars(ROLE, host.data)
+    v = role_vars(ROLE, host.data, overrides)
+    v = role_vars(ROLE, host.data, {**overrides, "secrets_trading_mode": trading_mode(v)})
     _check(v)
+    if v["secrets_trading_mode"] == "live" and not v["secrets_alpaca_live_api_key"]:
+        raise DeployError(
+            "this host trades live (or is going live) but the vault has no secrets_alpaca_live_api_key / "
+            "secrets_alpaca_live_secret_key: add the live keys to the vault (values not shown)"
+        )
     ops.template(ROLE, "catalyst.env.j2", f"{v['base_config_dir']}/catalyst.env", v, mode="640",
                  group=v["base_service_group"], name="Write the agent's settings")  # fmt: skip
     # Rendered here, uploaded from memory; pyinfra prints file diffs only with --diff, refused above.

@@ -1,0 +1,14 @@
+"""Back up and verify now - the pyinfra twin of playbooks/backup.yml:
+
+    ANSIBLE_VAULT_PASSWORD_FILE=FILE pyinfra inventory/production.py playbooks/backup.py -y [--limit HOST|GROUP]"""
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from roles.operate import deploy as operate  # noqa: E402
+
+operate.backup()
