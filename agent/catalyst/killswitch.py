@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +42,7 @@ class FlattenBroker(Protocol):
 
 
 class Pinger(Protocol):
+    def start(self, check: str, rid: str) -> bool: ...
     def fail(self, check: str, rid: str | None = None, body: str = "") -> bool: ...
 
 
@@ -209,6 +212,10 @@ def emergency_stop(
     res = StopResult(reason=reason, source=source)
     write_halt(state_dir, reason, source)
     log.critical("EMERGENCY STOP (%s): %s", source, reason)
+    rid = str(uuid.uuid4())  # the stop is a run on the risk check: /start now, /fail with the result
+    opened = threading.Thread(target=pinger.start, args=("risk", rid), daemon=True) if pinger else None
+    if opened is not None:
+        opened.start()  # never waits on healthchecks before the close-all
     flatten(broker, deadline, poll, result=res)
     log.critical("emergency stop: %s", res.summary())
     exits: dict[str, tuple[float, datetime | None]] = {}
@@ -220,7 +227,9 @@ def emergency_stop(
     res.recorded = _record(state_dir, database_url, res, db_timeout, mode, exits)
     if pinger is not None:
         body = f"EMERGENCY STOP ({source}): {reason} | {res.summary()}"
-        sent = [pinger.fail(check, body=body) for check in ("risk", "cycle")]
+        if opened is not None:
+            opened.join(timeout=10)  # the /start goes out before the /fail
+        sent = [pinger.fail("risk", rid, body), pinger.fail("cycle", body=body)]
         res.alerted = any(sent)
     if log_file is not None and report_dir is not None:
         captured = capture_log(log_file, report_dir)

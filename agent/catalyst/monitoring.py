@@ -85,29 +85,41 @@ def load_checks(path: Path) -> ChecksFile:
 
 
 def sync(api_url: str, api_key: str, checks: ChecksFile) -> dict[str, str]:
-    """Upsert every check; returns the ping URL of each key. Unknown channel names are refused by name."""
-    from healthchecks_io import Client
+    """Upsert every check; returns the ping URL of each key. An unknown channel name, a refused API key and a check
+    that healthchecks (or the client) refuses are a :class:`MonitoringError`; other errors mean the API is down."""
+    from healthchecks_io import BadAPIRequestError, Client, HCAPIAuthError
     from healthchecks_io.schemas.checks import CheckCreate
+    from pydantic import ValidationError
 
-    with Client(api_key=api_key, api_url=api_url.rstrip("/") + "/api/", api_version=3) as client:
-        integrations = {i.name: i.id for i in client.get_integrations() if i is not None}
-        unknown = [c for c in checks.channels if c not in integrations]
-        if unknown:
-            raise MonitoringError(f"no integration named {', '.join(unknown)} in the healthchecks project; "
-                                  f"it has: {', '.join(sorted(integrations)) or 'none'} (create it, or edit channels)")
-        channels = ",".join(str(integrations[c]) for c in checks.channels)
-        urls: dict[str, str] = {}
-        for spec in checks.checks:
-            fields: dict[str, Any] = {"name": spec.name, "desc": spec.desc, "tags": checks.tags,
-                                      "grace": spec.grace, "channels": channels, "unique": ["name"]}
-            if spec.schedule is not None:
-                fields.update(schedule=spec.schedule, tz=spec.tz)
-            else:
-                fields["timeout"] = spec.timeout
-            check = client.create_check(CheckCreate(**fields))
-            if not check.ping_url:
-                raise MonitoringError(f"healthchecks returned no ping URL for {spec.name}")
-            urls[spec.key] = check.ping_url
+    try:
+        with Client(api_key=api_key, api_url=api_url.rstrip("/") + "/api/", api_version=3) as client:
+            integrations = {i.name: i.id for i in client.get_integrations() if i is not None}
+            unknown = [c for c in checks.channels if c not in integrations]
+            if unknown:
+                raise MonitoringError(f"no integration named {', '.join(unknown)} in the healthchecks project; it "
+                                      f"has: {', '.join(sorted(integrations)) or 'none'} (create it, or edit channels)")
+            channels = ",".join(str(integrations[c]) for c in checks.channels)
+            urls: dict[str, str] = {}
+            for spec in checks.checks:
+                fields: dict[str, Any] = {"name": spec.name, "desc": spec.desc, "tags": checks.tags,
+                                          "grace": spec.grace, "channels": channels, "unique": ["name"]}
+                if spec.schedule is not None:
+                    fields.update(schedule=spec.schedule, tz=spec.tz)
+                else:
+                    fields["timeout"] = spec.timeout
+                try:
+                    check = client.create_check(CheckCreate(**fields))
+                except ValidationError as exc:
+                    problems = "; ".join(str(e["msg"]) for e in exc.errors())
+                    raise MonitoringError(f"{spec.name}: not a valid healthchecks check ({problems})") from None
+                except BadAPIRequestError as exc:  # "Bad request when requesting <API URL>. <the API's answer>"
+                    raise MonitoringError(f"healthchecks refused {spec.name}: {str(exc).split('. ', 1)[-1]}") from None
+                if not check.ping_url:
+                    raise MonitoringError(f"healthchecks returned no ping URL for {spec.name}")
+                urls[spec.key] = check.ping_url
+    except HCAPIAuthError:
+        raise MonitoringError("healthchecks refused the API key (HC_API_KEY): it must be a read-write Management "
+                              "API key of the project") from None
     return urls
 
 

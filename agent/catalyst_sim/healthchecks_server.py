@@ -13,7 +13,8 @@ https://healthchecks.io/docs/api/):
 * **Management API** (v3; v1 and v2 paths are accepted too, with their "slug follows the name" rule):
   ``GET|POST /api/v3/checks/`` (``unique`` upsert: 200 when an existing check matched, 201 when
   created), ``GET|POST|DELETE /api/v3/checks/<uuid>``, ``POST .../pause``, ``POST .../resume``,
-  ``GET .../pings/``, ``GET /api/v3/channels/``, ``GET /api/v3/status/``. Authentication by the
+  ``GET .../pings/`` (each success or failure carries the ``duration`` since its run's ``/start``, paired
+  by ``rid``), ``GET /api/v3/channels/``, ``GET /api/v3/status/``. Authentication by the
   ``X-Api-Key`` header or an ``api_key`` field in the JSON body (401 otherwise). Request fields follow
   the real API's types: ``tags`` is a space-separated string, ``channels`` a string (``"*"``, ``""`` or a
   comma-separated list of channel ids or names), ``timeout``/``grace`` integers in seconds (60..31536000).
@@ -75,6 +76,8 @@ _DEFAULT_TIMEOUT: Final = 86_400
 _DEFAULT_GRACE: Final = 3_600
 _MIN_PERIOD: Final = 60
 _MAX_PERIOD: Final = 31_536_000
+#: A /start more than 72 hours before its success or failure is unrelated to it (no duration).
+_MAX_RUN_SECONDS: Final = 72 * 3600
 _UNIQUE_FIELDS: Final = ("name", "slug", "tags", "timeout", "grace")
 # Django's <uuid:...> path converter: canonical, lower-case.
 _UUID_RE: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -641,7 +644,22 @@ class HealthchecksServer:
             doc["timeout"] = check.timeout
         return doc
 
-    def _ping_json(self, ping: Ping) -> dict[str, Any]:
+    def _duration(self, ping: Ping, earlier: list[Ping]) -> float | None:
+        """Seconds from the run's ``/start`` to this success or failure: the latest earlier start of the check
+        with the same ``rid`` (both without one also match), unless a success or failure of that rid came in
+        between, and at most 72 hours back (the documented "Measuring script run time" pairing)."""
+        if ping.kind in ("start", "log"):
+            return None
+        for prev in reversed(earlier):
+            if prev.rid != ping.rid or prev.kind == "log":
+                continue
+            if prev.kind == "start":
+                elapsed = ping.received_at - prev.received_at
+                return round(elapsed, 3) if elapsed < _MAX_RUN_SECONDS else None
+            return None  # that run already ended: this ping has no start of its own
+        return None
+
+    def _ping_json(self, ping: Ping, earlier: list[Ping] | None = None) -> dict[str, Any]:
         kind = {"exit-code": "fail" if ping.is_failure else "success"}.get(ping.kind, ping.kind)
         return {
             "type": kind,
@@ -653,7 +671,7 @@ class HealthchecksServer:
             "ua": ping.user_agent,
             "rid": ping.rid,
             "exitstatus": ping.exit_status,
-            "duration": None,
+            "duration": self._duration(ping, earlier or []),
         }
 
     def _handle_api(
@@ -736,8 +754,9 @@ class HealthchecksServer:
             check.status, check.last_ping, check.last_start = "new", None, None
             return _Response.json(200, self._check_json(check, version))
         elif sub == "/pings/" and method == "GET":
-            mine = [self._ping_json(p) for p in reversed(self.pings) if p.check_uuid == check.uuid]
-            return _Response.json(200, {"pings": mine})
+            mine = [p for p in self.pings if p.check_uuid == check.uuid]
+            listed = [self._ping_json(p, mine[:i]) for i, p in enumerate(mine)]
+            return _Response.json(200, {"pings": listed[::-1]})
         return _Response.json(405, {"error": "method not allowed"})
 
     def _dispatch(self, handler: _Handler, method: str) -> _Response:

@@ -44,6 +44,56 @@ def test_sync_upserts_the_four_checks_with_the_phone_channel(mgmt: Any) -> None:
     assert len(server.checks()) == 4
 
 
+def test_sync_sends_each_check_through_the_clients_create_check_with_unique_name(
+    mgmt: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What goes over the wire: the healthchecks-io client's create_check (recorded, then run for real), one
+    call per check with unique=["name"], the cron schedule in New York time or the timeout, the grace, and the
+    channels named in checks.yml as the project's integration ids. Editing checks.yml and syncing again updates
+    the same checks in place; a check that is not in checks.yml is left alone."""
+    from healthchecks_io import Client
+
+    server, _ = mgmt
+    sent: list[Any] = []
+    create_check = Client.create_check
+
+    def recorded(self: Client, new_check: Any) -> Any:
+        sent.append(new_check)
+        return create_check(self, new_check)
+
+    monkeypatch.setattr(Client, "create_check", recorded)
+    other = server.add_check(name="someone-elses-check", timeout=3600, grace=60)
+    specs = load_checks(CHECKS)
+    urls = sync(server.base_url, API_KEY, specs)
+
+    with Client(api_key=API_KEY, api_url=f"{server.base_url}/api/", api_version=3) as client:
+        ids = {i.name: str(i.id) for i in client.get_integrations() if i is not None}
+    assert set(ids) == {"phone", "email"}
+    assert [c.name for c in sent] == [s.name for s in specs.checks]
+    for call, spec in zip(sent, specs.checks, strict=True):
+        assert call.unique == ["name"] and call.grace == spec.grace and call.tags == "catalyst"
+        assert call.channels == ids["phone"], "the channel is named in checks.yml and sent as its id"
+        if spec.schedule is not None:
+            assert (call.schedule, call.tz) == (spec.schedule, "America/New_York")
+        else:
+            assert call.schedule is None and call.timeout == spec.timeout
+    made = {c["name"]: c for c in server.checks()}
+    assert made["catalyst-cycle"]["schedule"] == "* 9-15 * * 1-5" and made["catalyst-cycle"]["tz"] == "America/New_York"
+    assert made["catalyst-risk"]["timeout"] == 172800 and "schedule" not in made["catalyst-risk"]
+    assert all(made[s.name]["channels"] == ids["phone"] for s in specs.checks), "phone only, not email"
+
+    edited = tmp_path / "checks.yml"
+    edited.write_text(CHECKS.read_text().replace("grace: 300", "grace: 420"))
+    sent.clear()
+    again = sync(server.base_url, API_KEY, load_checks(edited))
+    assert [c.unique for c in sent] == [["name"]] * 4
+    assert again == urls, "same checks, same ping URLs"
+    after = {c["name"]: c for c in server.checks()}
+    assert len(after) == 5 and {n: c["uuid"] for n, c in after.items()} == {n: c["uuid"] for n, c in made.items()}
+    assert after["catalyst-cycle"]["grace"] == 420
+    assert after["someone-elses-check"] == other
+
+
 def test_cli_writes_ping_urls_0600_and_never_prints_them(mgmt: Any, agent: Any) -> None:
     server, _ = mgmt
     agent.write_config(settings={"HC_API_URL": server.base_url}, secrets={"HC_API_KEY": API_KEY})
@@ -66,6 +116,15 @@ def test_unknown_channel_and_bad_files_are_refused_by_name(mgmt: Any, tmp_path: 
     bad.write_text("checks: [{key: cycle, name: x, grace: 60}]\n")
     with pytest.raises(MonitoringError, match=r"either timeout .* or schedule"):
         load_checks(bad)
+    # refused by the client, by the API, or the key: configuration errors that name what is wrong
+    bad.write_text(CHECKS.read_text().replace('"* 9-15 * * 1-5"', '"61 9-15 * * 1-5"'))
+    with pytest.raises(MonitoringError, match=r"catalyst-cycle: not a valid healthchecks check \(.*cron"):
+        sync(server.base_url, API_KEY, load_checks(bad))
+    bad.write_text(CHECKS.read_text().replace("grace: 300", "grace: 30"))
+    with pytest.raises(MonitoringError, match=r"healthchecks refused catalyst-cycle: .*grace is too small"):
+        sync(server.base_url, API_KEY, load_checks(bad))
+    with pytest.raises(MonitoringError, match=r"refused the API key \(HC_API_KEY\)"):
+        sync(server.base_url, "not-the-key", load_checks(CHECKS))
 
 
 def test_a_silenced_agent_is_detected_within_the_grace_and_a_holiday_raises_no_alarm(mgmt: Any, agent: Any) -> None:

@@ -34,6 +34,10 @@ class Pings:
         self.calls.append(("fail", check, body))
         return True
 
+    def start(self, check: str, rid: str) -> bool:
+        self.calls.append(("start", check, ""))
+        return True
+
 
 def _healthy(_cfg: Any) -> dict[str, Any]:
     """The morning health step with every check passing (``catalyst health`` has its own tests)."""

@@ -75,7 +75,7 @@ cat "$1" > "$CRONTAB_FILE"
 
 
 def _role_cron_task() -> dict[str, Any]:
-    tasks = yaml.safe_load((ROLES_DIR / "schedule" / "tasks" / "main.yml").read_text())
+    tasks = yaml.safe_load((ROLES_DIR / "schedule" / "tasks" / "entries.yml").read_text())
     (task,) = [t for t in tasks if "ansible.builtin.cron" in t]
     return dict(task)
 
