@@ -71,7 +71,7 @@ def catalyst(host: Any, v: dict[str, Any], *args: str) -> Answer:
 
 
 def _shell(host: Any, cmd: str) -> Answer:
-    # sshd counts a session until both ends close it; with the base role's MaxSessions 2 a command sent right after
+    # sshd counts a session until both ends close it; with a low sshd MaxSessions a command sent right after
     # another can be refused ("connect failed") while the last channel is still closing: wait a moment and retry.
     for attempt in range(50):
         try:

@@ -19,7 +19,7 @@ ROLE = "secrets"
 LIMIT_KEYS = {"MAX_POSITIONS", "RISK_PER_TRADE", "MAX_DAILY_LOSS", "MAX_ACCOUNT_RISK"}
 SECRET_VARS = (
     "secrets_alpaca_api_key", "secrets_alpaca_secret_key", "secrets_alpaca_paper_api_key",
-    "secrets_alpaca_live_api_key", "secrets_alpaca_live_secret_key", "secrets_database_url",
+    "secrets_alpaca_live_api_key", "secrets_alpaca_live_secret_key", "secrets_database_url", "monitoring_api_key",
 )  # fmt: skip
 
 

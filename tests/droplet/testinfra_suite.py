@@ -152,7 +152,7 @@ def test_secrets_settings_file(host) -> None:  # type: ignore[no-untyped-def]
     keys = _keys(host, "/etc/catalyst/catalyst.env")
     for key in ("ALPACA_MODE", "ALPACA_BASE_URL", "ALPACA_LIVE_BASE_URL", "LIVE_ACCOUNT_SIZE", "CATALYST_LOG_FILE",
                 "CATALYST_STATE_DIR", "CATALYST_REPORT_DIR", "CATALYST_STRATEGY", "CATALYST_CLOCK_SKEW_MAX",
-                "CATALYST_CYCLE_MINUTES", "CATALYST_HEARTBEAT_TIMEOUT"):  # fmt: skip
+                "CATALYST_CYCLE_MINUTES", "CATALYST_HEARTBEAT_TIMEOUT", "HC_API_URL"):  # fmt: skip
         assert key in keys
     assert not {"ALPACA_API_KEY", "ALPACA_SECRET_KEY", "DATABASE_URL"} & set(keys)
     assert "ALPACA_MODE=paper" in f.content_string.splitlines()  # provisioning is paper mode
@@ -165,7 +165,7 @@ def test_secrets_file_is_private_to_the_service_user(host) -> None:  # type: ign
     keys = _keys(host, path)
     assert {"ALPACA_API_KEY", "ALPACA_SECRET_KEY", "DATABASE_URL"} <= set(keys)
     assert set(keys) <= {"ALPACA_API_KEY", "ALPACA_SECRET_KEY", "ALPACA_PAPER_API_KEY", "ALPACA_LIVE_API_KEY",
-                         "ALPACA_LIVE_SECRET_KEY", "DATABASE_URL", "HC_PING_CYCLE", "HC_PING_RISK",
+                         "ALPACA_LIVE_SECRET_KEY", "DATABASE_URL", "HC_API_KEY", "HC_PING_CYCLE", "HC_PING_RISK",
                          "HC_PING_BACKUP", "HC_PING_REPORT"}  # fmt: skip
     assert host.run(f"runuser -u {SERVICE_USER} -- test -r {path}").rc == 0
     assert host.run(f"runuser -u nobody -- test -r {path}").rc != 0
