@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 
 from tests.droplet.stage import Fleet, Stage, build_wheelhouse  # noqa: E402
 
-SYMBOLS = ("ZEPH", "NIMB", "RIFT", "PYRO", "KAVA")
 TARGETS = {"ansible": 6.0, "pyinfra": 4.0}
 
 
@@ -42,10 +41,13 @@ def buy_five(stage: Stage) -> None:
     keys = vault()
     headers = {"APCA-API-KEY-ID": keys["secrets_alpaca_api_key"],
                "APCA-API-SECRET-KEY": keys["secrets_alpaca_secret_key"]}  # fmt: skip
+    with stage.world.lock:
+        symbols = [s.symbol for s in stage.world.market.symbols[:5]]
     with httpx.Client(base_url=stage.sim.url("paper"), headers=headers, timeout=10) as http:
-        for sym in SYMBOLS:
-            http.post("/v2/orders", json={"symbol": sym, "qty": "10", "side": "buy", "type": "market",
-                                          "time_in_force": "day"}).raise_for_status()  # fmt: skip
+        for sym in symbols:
+            res = http.post("/v2/orders", json={"symbol": sym, "qty": "10", "side": "buy", "type": "market",
+                                                "time_in_force": "day"})  # fmt: skip
+            assert res.status_code == 200, f"buy {sym}: {res.status_code} {res.text}"
     held = stage.broker_positions("paper")
     assert len(held) == 5, f"expected 5 positions, the simulator holds {held}"
 

@@ -79,6 +79,20 @@ class TradingBroker(Protocol):
     def cancel(self, order_id: str) -> None: ...
 
 
+class _RunFail:
+    """The kill switch's pinger inside a cycle: its ``/fail`` on the cycle check carries the cycle's run id, so it
+    ends the run the cycle's ``/start`` opened (healthchecks pairs them by ``rid``) instead of leaving it open."""
+
+    def __init__(self, pinger: Pinger, rid: str) -> None:
+        self._pinger, self._rid = pinger, rid
+
+    def start(self, check: str, rid: str) -> bool:
+        return self._pinger.start(check, rid)
+
+    def fail(self, check: str, rid: str | None = None, body: str = "") -> bool:
+        return self._pinger.fail(check, rid if rid is not None or check != "cycle" else self._rid, body)
+
+
 @dataclass
 class CycleOutcome:
     run_id: str
@@ -287,6 +301,9 @@ class Cycle:
         rec = reconcile(store, broker, orders, positions, mode=self.mode, phase=phase, now=now,
                         fills_after=self._fills_after(store, session_open), halts=halts)
         detail: dict[str, Any] = {"reconcile": rec.as_dict(), "phase": phase, "limits": limits.as_dict()}
+        for symbol in rec.adopted:  # recorded by reconcile; the phone hears it too (procedure 4.2: investigate)
+            self.d.pinger.log("risk", None, f"INVESTIGATE unknown_position: {symbol} is held at the broker but "
+                                            "Catalyst did not open it; adopted and protected with a stop")
 
         breaches, protected = self._protect(store, run_id, phase, now, positions, orders)
         if protected:
@@ -297,8 +314,16 @@ class Cycle:
         pstates = [PositionState(p.symbol, p.qty, p.avg_entry_price, p.current_price, stops.get(p.symbol))
                    for p in positions]
         acct_state = AccountState(account.equity, account.last_equity, account.buying_power)
+        closed_now = {sym for sym, _ in rec.closed}
+        last_close: dict[str, float] = {}  # the position each symbol closed this cycle (the latest close wins)
+        if closed_now:
+            for r in store.closed_positions(since=session_open - timedelta(days=1), mode=self.mode):
+                if r["symbol"] in closed_now:
+                    last_close[r["symbol"]] = float(r["realized_pnl"] or 0)
+        just_closed = sorted(last_close.items())
         triggers = evaluate_triggers(acct_state, pstates, limits, self.d.table,
-                                     store.consecutive_execution_failures(mode=self.mode), False, breaches)
+                                     store.consecutive_execution_failures(mode=self.mode), False, breaches,
+                                     just_closed)
         if rec.closed:  # the win rate changes only when a trade closes: warn then, not every minute
             recent = [float(r["realized_pnl"] or 0) for r in store.closed_positions(mode=self.mode)[-10:]]
             triggers += investigate_warnings(recent, self.d.table)
@@ -306,7 +331,7 @@ class Cycle:
         stop_now = [t for t in triggers if t.severity == "stop"]
         if stop_now:
             reason = "; ".join(f"{t.rule}: {t.detail}" for t in stop_now)
-            result = self._auto_stop(reason)
+            result = self._auto_stop(reason, rid)
             detail["emergency"] = result
             self._finish(store, run_id, "stopped", detail, reason)
             return CycleOutcome(rid, "stopped", f"automatic emergency stop: {reason}", detail)
@@ -332,6 +357,17 @@ class Cycle:
                  positions: Sequence[PositionInfo], orders: Sequence[OrderInfo]) -> tuple[list[str], list[str]]:
         """Every position gets a working stop now, or is closed. Returns (breaches, actions)."""
         covered = active_stops(orders)
+        # An entry filled only in part holds its bracket legs back until the rest fills; a stop placed beside
+        # them would protect those shares twice (and sell them twice) once it does. Cancel the rest of such an
+        # entry (its held legs go with it), then protect what was bought with one stop.
+        partial = [o for o in orders if o.side == "buy" and o.legs and o.status == "partially_filled"
+                   and any(p.symbol == o.symbol and p.qty > covered.get(p.symbol, 0) for p in positions)]
+        if partial:
+            for o in partial:
+                self.d.broker.cancel(o.id)
+            now_known = {o.client_order_id: self.d.broker.order_by_client_id(o.client_order_id) for o in partial}
+            orders = [now_known.get(o.client_order_id) or o for o in orders]
+            covered = active_stops(orders)
         planned = {r["symbol"]: r for r in store.open_positions(mode=self.mode)}
         breaches: list[str] = []
         actions: list[str] = []
@@ -387,11 +423,11 @@ class Cycle:
             if t.severity == "investigate":
                 self.d.pinger.log("risk", None, f"INVESTIGATE {t.rule}: {t.detail}")
 
-    def _auto_stop(self, reason: str) -> dict[str, Any]:
+    def _auto_stop(self, reason: str, rid: str) -> dict[str, Any]:
         result = emergency_stop(
             state_dir=self.cfg.state_dir, reason=reason, broker=self.d.flatten_broker(), source="automatic",
-            database_url=self.cfg.database_url.reveal(), pinger=self.d.pinger, log_file=self.cfg.log_file,
-            report_dir=self.cfg.report_dir, deadline=30.0, mode=self.mode,
+            database_url=self.cfg.database_url.reveal(), pinger=_RunFail(self.d.pinger, rid),
+            log_file=self.cfg.log_file, report_dir=self.cfg.report_dir, deadline=30.0, mode=self.mode,
         )
         return result.as_dict()
 
@@ -412,7 +448,7 @@ class Cycle:
             log.exception("could not record the critical error")
         outcome = "error"
         if exposed is not False:
-            detail["emergency"] = self._auto_stop(f"critical error while positions are open: {message}")
+            detail["emergency"] = self._auto_stop(f"critical error while positions are open: {message}", rid)
             outcome = "stopped"
         else:
             self.d.pinger.fail("cycle", rid, f"mode={self.mode} {message}")
@@ -438,12 +474,28 @@ class Cycle:
     def _flatten_eod(self, store: Any, run_id: uuid.UUID, phase: str, now: datetime,
                      positions: Sequence[PositionInfo], orders: Sequence[OrderInfo]) -> list[str]:
         done = []
+        # A position whose exit earlier in this window found no fill cannot be sold (its symbol is halted into the
+        # close): another market sell would only take away the stop the protect step has put back. It stays under
+        # that stop (GTC) until it trades again, and the phone hears it once.
+        held_now = {p.symbol for p in positions}
+        stuck = {o.symbol for o in orders if o.symbol in held_now and o.side == "sell" and o.filled_qty == 0
+                 and o.client_order_id.startswith(f"cat-{self.mode}-eod-") and o.submitted_at is not None
+                 and now - FLAT_BEFORE_CLOSE <= o.submitted_at < now}
         for o in orders:
             for x in o.walk():
-                if x.status in OPEN_ORDER_STATUSES and (x is o or o.status not in OPEN_ORDER_STATUSES):
+                if x.symbol not in stuck and x.status in OPEN_ORDER_STATUSES \
+                        and (x is o or o.status not in OPEN_ORDER_STATUSES):
                     self.d.broker.cancel(x.id)
+        told = {e["symbol"] for e in store.risk_events_since(now - FLAT_BEFORE_CLOSE) if e["rule"] == "eod_unfilled"}
+        for symbol in sorted(stuck - told):
+            what = f"{symbol}: the exit before the close found no fill (not trading); kept under its stop"
+            self._risk(store, run_id, phase, "eod_unfilled", "investigate", symbol, action=what)
+            self.d.pinger.log("risk", None, f"INVESTIGATE eod_unfilled: {what}")
+            log.warning(what)
         rows = {r["symbol"]: r for r in store.open_positions(mode=self.mode)}
         for p in positions:
+            if p.symbol in stuck:
+                continue
             coid = client_order_id("eod", self.mode, p.symbol, now, str(run_id))
             row = rows.get(p.symbol)
             store.record_order_intent(client_order_id=coid, broker_time=now, symbol=p.symbol, side="sell", qty=p.qty,

@@ -399,11 +399,14 @@ def evaluate_triggers(
     consecutive_execution_failures: int,
     critical_error: bool,
     breaches: Sequence[str],
+    just_closed: Sequence[tuple[str, float]] = (),
 ) -> list[Trigger]:
     """The procedure's IMMEDIATE STOP triggers (section 4.2), in a fixed order.
 
     * ``max_daily_loss``: day loss >= the phase's max_daily_loss (or unmeasurable);
-    * ``single_position_loss``: a position losing > single_position_loss_limit x equity (one per symbol);
+    * ``single_position_loss``: a position losing > single_position_loss_limit x equity (one per symbol), open,
+      or among ``just_closed`` ((symbol, realized P&L) of the positions closed since the last cycle: a gap
+      through the stop realises the loss before any cycle sees it open);
     * ``execution_failures``: consecutive order-execution failures >= execution_failure_limit;
     * ``risk_breach``: each entry of ``breaches``; also more open positions than max_positions;
     * ``critical_error``: "stop" while any position is open, "investigate" when flat.
@@ -436,6 +439,11 @@ def evaluate_triggers(
         else:
             detail = f"{symbol} losing {_money(lost)} with equity {equity!r}; limit {_pct(limit)} of equity"
         triggers.append(Trigger("single_position_loss", detail, "stop"))
+    for symbol, pnl in just_closed:
+        if _finite(pnl) and _finite(equity) and equity > 0 and -pnl > limit * equity:
+            detail = (f"{symbol} closed at a loss of {_money(-pnl)} = {_pct(-pnl / equity)} of equity "
+                      f"{_money(equity)} > limit {_pct(limit)}")  # fmt: skip
+            triggers.append(Trigger("single_position_loss", detail, "stop"))
 
     if consecutive_execution_failures >= table.execution_failure_limit:
         triggers.append(

@@ -271,31 +271,9 @@ class Fleet:
     # ---- the tools
 
     def run_tool(self, label: str, argv: list[str], timeout: float = 900) -> Run:
-        """Run a tool from the repository root, streaming its output lines with elapsed seconds."""
-        self.say(f"{label}: $ {shlex.join(argv)}")
-        started = time.monotonic()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, stdin=subprocess.DEVNULL)  # fmt: skip
-        assert proc.stdout is not None
-        lines = []
-        try:
-            for line in proc.stdout:
-                lines.append(line)
-                text = line.rstrip()
-                if text and not set(text) <= {"*", " "}:
-                    self.say(f"  {time.monotonic() - started:6.1f}s {text[:200]}")
-                if time.monotonic() - started > timeout:
-                    proc.kill()
-                    break
-            rc = proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        run = Run(label, argv, rc, "".join(lines), time.monotonic() - started)
+        run = run_streamed(label, argv, self.say, timeout)
         self.runs.append(run)
         self.timings[label] = run.seconds
-        self.say(f"{label}: exit {rc} in {run.seconds:.1f}s")
         return run
 
     def ansible(self, playbook: str, *extra: str, limit: Stage | None = None, label: str | None = None) -> Run:
@@ -309,6 +287,33 @@ class Fleet:
         for item in data:
             argv += ["--data", item]
         return self.run_tool(label or f"pyinfra {deploy}", argv)
+
+
+def run_streamed(label: str, argv: list[str], say: Say, timeout: float = 900) -> Run:
+    """Run a tool from the repository root, streaming its output lines with elapsed seconds."""
+    say(f"{label}: $ {shlex.join(argv)}")
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert proc.stdout is not None
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            text = line.rstrip()
+            if text and not set(text) <= {"*", " "}:
+                say(f"  {time.monotonic() - started:6.1f}s {text[:200]}")
+            if time.monotonic() - started > timeout:
+                proc.kill()
+                break
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    run = Run(label, argv, rc, "".join(lines), time.monotonic() - started)
+    say(f"{label}: exit {rc} in {run.seconds:.1f}s")
+    return run
 
 
 def build_wheelhouse(say: Say = _stderr) -> Path:

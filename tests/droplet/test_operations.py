@@ -230,6 +230,15 @@ def test_ramp_conservative_needs_a_reason_then_demotes(fleet: Fleet, a: Stage, b
     assert_phase(run, a, "conservative")
 
 
+def test_check_mode_stops_nothing(fleet: Fleet) -> None:
+    """`--check` on the emergency stop says what it would do and does none of it."""
+    run = fleet.ansible("emergency-stop.yml", "--check", label="ansible emergency-stop.yml --check")
+    assert run.rc == 0, run.output[-3000:]
+    for stage in fleet:
+        assert any("check mode: would run catalyst emergency-stop" in ln for ln in host_lines(run, stage))
+        assert stage.json("status")["halted"] is False and stage.catalyst_entries() == (7, 0)
+
+
 def test_ansible_emergency_stop_across_both_droplets_with_postgres_down_on_one(
         fleet: Fleet, a: Stage, b: Stage, say: Callable[[str], None]) -> None:  # fmt: skip
     for stage in fleet:

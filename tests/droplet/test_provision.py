@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shlex
 import shutil
@@ -27,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
 from tests.droplet.droplet import Droplet
+from tests.droplet.stage import Run, run_streamed, secret_values, tool_env
 
 pytestmark = [pytest.mark.droplet, pytest.mark.timeout(1200)]
 
@@ -70,14 +69,6 @@ def wheelhouse() -> Path:
     subprocess.run(["bash", str(ROOT / "scripts" / "build_wheelhouse.sh"), str(out)], check=True)
     TIMINGS["wheelhouse build"] = time.monotonic() - started
     return out
-
-
-@dataclass
-class Run:
-    argv: list[str]
-    rc: int
-    output: str
-    seconds: float
 
 
 @dataclass
@@ -128,33 +119,13 @@ def write_inventory(d: Droplet, dest: Path) -> None:
 
 def vault_secret_values() -> list[str]:
     """Every value in the test vault (decrypted the way the pyinfra inventory does it)."""
-    out = subprocess.run(
-        [str(BIN / "ansible-vault"), "view", "--vault-password-file", str(VAULT_PASSWORD_FILE),
-         str(LOCAL / "vault.yml")],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    values: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-        elif isinstance(node, str) and len(node) >= 8:
-            values.append(node)
-
-    walk(yaml.safe_load(out))
+    values = secret_values()
     assert values, "the test vault holds no secrets?"
     return values
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_FORCE_COLOR": "0",
-           "ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1", "ANSIBLE_VAULT_PASSWORD_FILE": str(VAULT_PASSWORD_FILE),
-           "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}  # fmt: skip
-    return env
+    return tool_env()
 
 
 @pytest.fixture(scope="module")
@@ -170,30 +141,9 @@ def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
 
 def run_tool(side: Side, label: str, argv: list[str], say: Callable[[str], None], timeout: float = 900) -> Run:
     """Run a tool, printing its output lines as they come (with elapsed seconds); record it for the scan."""
-    say(f"{side.droplet.name}: {label}: {shlex.join(argv)}")
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL)  # fmt: skip
-    assert proc.stdout is not None
-    lines = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            text = line.rstrip()
-            if text and not set(text) <= {"*", " "}:
-                say(f"  {time.monotonic() - started:6.1f}s {text[:160]}")
-            if time.monotonic() - started > timeout:
-                proc.kill()
-                break
-        rc = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    run = Run(argv, rc, "".join(lines), time.monotonic() - started)
+    run = run_streamed(f"{side.droplet.name}: {label}", argv, say, timeout)
     side.runs.append(run)
     TIMINGS[f"{side.tool} {label}"] = run.seconds
-    say(f"{side.droplet.name}: {label}: rc={rc} in {run.seconds:.1f}s")
     return run
 
 

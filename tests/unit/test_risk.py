@@ -477,6 +477,15 @@ def test_trigger_single_position_loss() -> None:
     ]
 
 
+@pytest.mark.parametrize(("pnl", "fires"), [(-250.0, True), (-200.0, False), (-150.0, False), (400.0, False)])
+def test_trigger_single_position_loss_realised_by_a_gap_through_the_stop(pnl: float, fires: bool) -> None:
+    """A gap through the stop closes the position before any cycle sees it open: the loss it realised counts."""
+    triggers = evaluate_triggers(FLAT, [], NORMAL, TABLE, 0, False, [], [("AAA", pnl)])
+    expected = [Trigger("single_position_loss", "AAA closed at a loss of $250.00 = 2.50% of equity $10,000.00 > "
+                        "limit 2.00%", "stop")]  # fmt: skip
+    assert triggers == (expected if fires else [])
+
+
 @pytest.mark.parametrize(("failures", "fires"), [(0, False), (2, False), (3, True), (7, True)])
 def test_trigger_execution_failures(failures: int, fires: bool) -> None:
     triggers = evaluate_triggers(FLAT, [], NORMAL, TABLE, failures, False, [])
