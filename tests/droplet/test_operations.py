@@ -186,8 +186,11 @@ def test_go_live_with_each_tool(fleet: Fleet, a: Stage, b: Stage) -> None:
     live_key = fleet_live_key()
     run = fleet.pyinfra("go_live.py", "go_live_operator=tester", ACK, limit=a, label="pyinfra go_live.py (A)")
     assert_live_conservative(run, a, live_key)
+    # B as an interrupted go-live leaves it: recorded in the database, the host still on its paper config
+    assert b.catalyst("gate", "go-live", "--by", "tester", *[f"--ack={i}" for i in ACKS]).returncode == 0
+    assert b.catalyst("go-live").returncode == 0 and b.json("status")["mode"] == "paper"
     run = fleet.ansible("go-live.yml", "-e", "go_live_operator=tester", "-e", ACK, limit=b,
-                        label="ansible go-live.yml (B)")  # fmt: skip
+                        label="ansible go-live.yml (B, finishing an interrupted go-live)")  # fmt: skip
     assert_live_conservative(run, b, live_key)
 
 
