@@ -203,7 +203,8 @@ class Fleet:
             d.up()
             sim = RunningSim(World(config, load_scenario(SCENARIO)), host=d.host_address, port=SIM_PORT).start()
             self._stack.callback(sim.stop)
-            hc = HealthchecksServer(host=d.host_address, port=HC_PORT, api_key=keys["monitoring_api_key"]).start()
+            hc = HealthchecksServer(host=d.host_address, port=HC_PORT, api_key=keys["monitoring_api_key"],
+                                    channels={"phone": "po"}).start()  # checks.yml routes to "phone"
             self._stack.callback(hc.stop)
             for check in CHECKS:
                 hc.add_check(name=check, slug=check, timeout=86400, grace=3600)
