@@ -111,8 +111,10 @@ def apply() -> None:
                  v, mode="644", name="Restrict unattended upgrades to security updates")  # fmt: skip
 
     for key, value in v["base_login_defs"].items():
-        files.line(name=f"Set {key} in /etc/login.defs", path="/etc/login.defs", line=rf"^#?\s*{key}\s.*$",
-                   replace=f"{key} {value}")  # fmt: skip
+        # One pattern for both tools (Ansible's lineinfile regexp is the same): "KEY value", commented or not;
+        # extended regex, so "#?" and "+" mean what they say (grep's basic regex left Debian's own line beside ours).
+        files.line(name=f"Set {key} in /etc/login.defs", path="/etc/login.defs", line=rf"^#?\s*{key}\s+\S+\s*$",
+                   replace=f"{key} {value}", extended_regex=True)  # fmt: skip
     for banner in ("/etc/issue", "/etc/issue.net"):
         ops.template(ROLE, "issue.j2", banner, v, mode="644", name=f"Write the login banner {banner}")
     files.directory(name="Create the modprobe configuration directory", path="/etc/modprobe.d", user="root",

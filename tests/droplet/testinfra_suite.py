@@ -115,6 +115,15 @@ def test_base_unattended_upgrades_on(host) -> None:  # type: ignore[no-untyped-d
     assert 'Unattended-Upgrade::Automatic-Reboot "false";' in host.check_output("apt-config dump Unattended-Upgrade")
 
 
+def test_base_login_policy_set_once_per_key(host) -> None:  # type: ignore[no-untyped-def]
+    """Each login.defs policy key appears exactly once, with the role's value (no distro line left beside it)."""
+    want = {"UMASK": "027", "PASS_MAX_DAYS": "365", "PASS_MIN_DAYS": "1", "SHA_CRYPT_MIN_ROUNDS": "5000",
+            "SHA_CRYPT_MAX_ROUNDS": "10000"}  # fmt: skip
+    lines = [ln.split() for ln in host.file("/etc/login.defs").content_string.splitlines()]
+    for key, value in want.items():
+        assert [ln[1:] for ln in lines if ln and ln[0] == key] == [[value]], key
+
+
 def test_base_service_user_has_no_login_and_no_sudo(host) -> None:  # type: ignore[no-untyped-def]
     user = host.user(SERVICE_USER)
     assert user.exists
