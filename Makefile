@@ -7,7 +7,7 @@ test:
 demo:
 	bash scripts/demo.sh
 lint:
-	.venv/bin/ruff check agent tests benchmarks && .venv/bin/mypy
+	.venv/bin/ruff check agent tests benchmarks scripts roles playbooks inventory && .venv/bin/mypy
 bench:
 	.venv/bin/python benchmarks/bench_sim.py && .venv/bin/python benchmarks/bench_agent.py
 # 20 simulated trading days on a local droplet with seeded faults and PostgreSQL restarts (about 4 min).

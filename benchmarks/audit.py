@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,35 @@ class Check:
     measured: str
 
 
+@dataclass
+class Lynis:
+    index: int  # the hardening index; -1 when the report has none
+    warnings: list[str]
+    suggestions: list[str]
+    lost: dict[str, int]  # test ID -> hardening points short of its maximum
+
+
+def run_lynis(sh: Callable[..., subprocess.CompletedProcess[str]]) -> Lynis:
+    """Install Debian's lynis in the droplet and run ``lynis audit system`` there (``sh(command, timeout=...)`` runs
+    a command in the droplet); also used by benchmarks/bench_droplet.py."""
+    sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1", timeout=900)
+    out = sh("lynis audit system --quick --no-colors >/dev/null 2>&1; cat /var/log/lynis-report.dat",
+             timeout=900).stdout  # fmt: skip
+    # Where the missing points are: lynis.log names each test and the points it assigned (of its maximum).
+    lost: dict[str, int] = {}
+    test = "?"
+    for line in sh("cat /var/log/lynis.log").stdout.splitlines():
+        m = re.search(r"Performing test ID (\S+)", line)
+        if m:
+            test = m.group(1)
+        m = re.search(r"assigned partial number of hardening points \((\d+) of (\d+)\)", line)
+        if m and int(m.group(1)) < int(m.group(2)):
+            lost[test] = lost.get(test, 0) + int(m.group(2)) - int(m.group(1))
+    index = re.search(r"^hardening_index=(\d+)", out, re.M)
+    return Lynis(int(index.group(1)) if index else -1, re.findall(r"^warning\[\]=(.*)$", out, re.M),
+                 re.findall(r"^suggestion\[\]=(.*)$", out, re.M), lost)  # fmt: skip
+
+
 class Audit:
     def __init__(self, fleet: Fleet, stage: Stage, tool: str = "pyinfra") -> None:
         self.fleet = fleet
@@ -101,30 +131,14 @@ class Audit:
 
     # ------------------------------------------------------------------ hardening
     def lynis(self) -> None:
-        self.sh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1", timeout=900)
-        out = self.sh("lynis audit system --quick --no-colors >/dev/null 2>&1; cat /var/log/lynis-report.dat",
-                      timeout=900).stdout  # fmt: skip
-        # Where the missing points are: lynis.log names each test and the points it assigned (of its maximum).
-        lost: dict[str, int] = {}
-        test = "?"
-        for line in self.sh("cat /var/log/lynis.log").stdout.splitlines():
-            m = re.search(r"Performing test ID (\S+)", line)
-            if m:
-                test = m.group(1)
-            m = re.search(r"assigned partial number of hardening points \((\d+) of (\d+)\)", line)
-            if m and int(m.group(1)) < int(m.group(2)):
-                lost[test] = lost.get(test, 0) + int(m.group(2)) - int(m.group(1))
-        say("Lynis points lost by test: " + ", ".join(f"{k} -{v}" for k, v in sorted(lost.items())))
-        index = re.search(r"^hardening_index=(\d+)", out, re.M)
-        warnings = re.findall(r"^warning\[\]=(.*)$", out, re.M)
-        suggestions = re.findall(r"^suggestion\[\]=(.*)$", out, re.M)
-        value = int(index.group(1)) if index else -1
-        self.record("Lynis hardening index", value >= LYNIS_TARGET, f"{value} (target ≥ {LYNIS_TARGET}); "
-                    f"{len(warnings)} warning(s), {len(suggestions)} suggestion(s); tests short of their points: "
-                    + ", ".join(f"{k} −{v}" for k, v in sorted(lost.items())))  # fmt: skip
-        self.record("Lynis warnings", None, "; ".join(w.split("|")[0] + " " + w.split("|")[1] for w in warnings
+        r = run_lynis(self.sh)
+        say("Lynis points lost by test: " + ", ".join(f"{k} -{v}" for k, v in sorted(r.lost.items())))
+        self.record("Lynis hardening index", r.index >= LYNIS_TARGET, f"{r.index} (target ≥ {LYNIS_TARGET}); "
+                    f"{len(r.warnings)} warning(s), {len(r.suggestions)} suggestion(s); tests short of their points: "
+                    + ", ".join(f"{k} −{v}" for k, v in sorted(r.lost.items())))  # fmt: skip
+        self.record("Lynis warnings", None, "; ".join(w.split("|")[0] + " " + w.split("|")[1] for w in r.warnings
                                                       if "|" in w) or "none")  # fmt: skip
-        say("Lynis suggestions:\n  " + "\n  ".join(sorted({"|".join(s.split("|")[:3]) for s in suggestions})))
+        say("Lynis suggestions:\n  " + "\n  ".join(sorted({"|".join(s.split("|")[:3]) for s in r.suggestions})))
 
     def login_defs(self) -> None:
         """roles/base sets each key once (Ansible's lineinfile replaces the last matching line)."""

@@ -1,14 +1,14 @@
 """Droplet figures for issue 5: idle memory with PostgreSQL and the agent installed, and the Lynis hardening
 index. Boots a fresh local droplet, provisions it with Ansible (playbooks/site.yml, the test vault), waits for
 it to settle, reads `free` and the processes' memory, installs Debian's lynis inside it and runs
-`lynis audit system`, then tears the droplet down (by pid, as the droplet module does).
+`lynis audit system` (benchmarks/audit.py's `run_lynis`), then tears the droplet down (by pid, as the droplet
+module does).
 
     .venv/bin/python benchmarks/bench_droplet.py
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -17,7 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.audit import LYNIS_TARGET, run_lynis  # noqa: E402
 from tests.droplet.droplet import Droplet  # noqa: E402
+from tests.droplet.stage import build_wheelhouse  # noqa: E402
 from tests.droplet.test_provision import Side, ansible_playbook, write_inventory  # noqa: E402
 
 
@@ -32,7 +34,7 @@ def ssh(side: Side, command: str, timeout: float = 900) -> str:
 
 
 def main() -> None:
-    subprocess.run(["bash", str(ROOT / "scripts" / "build_wheelhouse.sh")], check=True)
+    build_wheelhouse(say)
     d = Droplet(progress=say)
     try:
         d.up()
@@ -49,14 +51,10 @@ def main() -> None:
                      .strip().splitlines()[-1])
         top = ssh(side, "ps -eo rss,comm --sort=-rss | head -8")
         say(f"idle memory used by the droplet's processes (PSS): {pss_kb / 1024:.0f} MB (target <= 350 MB)\n{top}")
-        ssh(side, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null 2>&1")
-        audit = ssh(side, "lynis audit system --quick --no-colors 2>&1; cat /var/log/lynis-report.dat")
-        index = re.search(r"hardening_index=(\d+)", audit)
-        warnings = re.findall(r"^warning\[\]=(.*)$", audit, re.M)
-        suggestions = re.findall(r"^suggestion\[\]=(.*)$", audit, re.M)
-        say(f"Lynis hardening index: {index.group(1) if index else '?'} (target >= 80)")
-        say("warnings:\n  " + "\n  ".join(warnings or ["none"]))
-        say("suggestions:\n  " + "\n  ".join(suggestions or ["none"]))
+        lynis = run_lynis(lambda cmd, timeout=600: d.ssh(cmd, check=False, timeout=timeout))
+        say(f"Lynis hardening index: {lynis.index if lynis.index >= 0 else '?'} (target >= {LYNIS_TARGET})")
+        say("warnings:\n  " + "\n  ".join(lynis.warnings or ["none"]))
+        say("suggestions:\n  " + "\n  ".join(lynis.suggestions or ["none"]))
     finally:
         d.down()
 

@@ -238,15 +238,21 @@ def _password(database_url: str) -> str | None:
     return str(pw) if pw else None
 
 
-def conninfo_without_password(database_url: str, dbname: str | None = None) -> str:
-    """A ``key=value`` conninfo with everything of ``database_url`` except the password."""
+def _conninfo(database_url: str, dbname: str | None = None, *, password: bool = True) -> str:
+    """``database_url`` as a ``key=value`` conninfo, on ``dbname`` if given, without the password if asked."""
     import psycopg
 
     params = _conninfo_params(database_url)
-    params.pop("password", None)
+    if not password:
+        params.pop("password", None)
     if dbname is not None:
         params["dbname"] = dbname
     return str(psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items()}))
+
+
+def conninfo_without_password(database_url: str, dbname: str | None = None) -> str:
+    """A ``key=value`` conninfo with everything of ``database_url`` except the password."""
+    return _conninfo(database_url, dbname, password=False)
 
 
 def _database_name(database_url: str) -> str:
@@ -328,20 +334,12 @@ def table_counts(database_url: str, dbname: str | None = None) -> dict[str, int]
     """``schema.table`` -> row count for every ordinary table of the database (or of ``dbname`` there)."""
     from .store.db import StoreUnavailable, connect
 
-    url = database_url if dbname is None else _with_dbname(database_url, dbname)
+    url = database_url if dbname is None else _conninfo(database_url, dbname)
     try:
         with connect(url) as conn:
             return _count_rows(conn)
     except StoreUnavailable as exc:
         raise BackupError(str(exc), "unavailable") from None
-
-
-def _with_dbname(database_url: str, dbname: str) -> str:
-    import psycopg
-
-    params = _conninfo_params(database_url)
-    params["dbname"] = dbname
-    return str(psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items()}))
 
 
 # ------------------------------------------------------------------------------------ files

@@ -125,18 +125,24 @@ def limits(as_json: bool) -> None:
     emit(data, as_json, _kv)
 
 
+def _broker_read(gather: Callable[[Any], Any]) -> Any:
+    """``gather(cfg)`` for a read from the broker, or exit 4 naming why the broker did not answer."""
+    from .broker.models import BrokerError
+
+    cfg = load()
+    try:
+        return gather(cfg)
+    except BrokerError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+
+
 @main.command(epilog=EXIT_HELP)
 @json_option
 def positions(as_json: bool) -> None:
     """Active positions at the broker, with the stop protecting each. Prints [] when flat."""
-    from .broker.models import BrokerError
     from .status import gather_positions
 
-    cfg = load()
-    try:
-        rows = gather_positions(cfg)
-    except BrokerError as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)
+    rows = _broker_read(gather_positions)
 
     def text(rows: list[dict[str, Any]]) -> str:
         if not rows:
@@ -152,15 +158,9 @@ def positions(as_json: bool) -> None:
 @json_option
 def account(as_json: bool) -> None:
     """The broker account: status, equity, cash, buying power, day P&L."""
-    from .broker.models import BrokerError
     from .status import gather_account
 
-    cfg = load()
-    try:
-        data = gather_account(cfg)
-    except BrokerError as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)
-    emit(data, as_json, _kv)
+    emit(_broker_read(gather_account), as_json, _kv)
 
 
 @main.command(epilog=EXIT_HELP)
@@ -238,9 +238,10 @@ def _kill(cfg: Any, reason: str, source: str, deadline: float = 60.0) -> Any:
     from .connect import heartbeat_for, lite_broker
     from .killswitch import emergency_stop
 
-    return emergency_stop(state_dir=cfg.state_dir, reason=reason, broker=lite_broker(cfg), source=source,
-                          deadline=deadline, database_url=cfg.database_url.reveal(), pinger=heartbeat_for(cfg),
-                          log_file=cfg.log_file, report_dir=cfg.report_dir, mode=cfg.mode)
+    with lite_broker(cfg) as broker:
+        return emergency_stop(state_dir=cfg.state_dir, reason=reason, broker=broker, source=source,
+                              deadline=deadline, database_url=cfg.database_url.reveal(), pinger=heartbeat_for(cfg),
+                              log_file=cfg.log_file, report_dir=cfg.report_dir, mode=cfg.mode)
 
 
 @main.command("emergency-stop", epilog=EXIT_HELP)
@@ -262,6 +263,12 @@ def emergency_stop_cmd(reason: str, deadline: float, as_json: bool) -> None:
          f"{res.alerted}; log captured: {res.log_capture}\nresume with: catalyst emergency-resume "
          "--reason '...' --yes")
     sys.exit(0 if res.flat else EXIT_STOPPED)
+
+
+def _actor() -> str:
+    import getpass
+
+    return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 def _broker_time(cfg: Any) -> Any:
@@ -288,9 +295,7 @@ def emergency_resume_cmd(reason: str, yes: bool) -> None:
              EXIT_REFUSED)
     cfg = load()
     logging_for(cfg)
-    import getpass
-
-    by = os.environ.get("SUDO_USER") or getpass.getuser()
+    by = _actor()
     try:
         file_cleared, db_cleared = emergency_resume(state_dir=cfg.state_dir, reason=reason, by=by,
                                                     database_url=cfg.database_url.reveal(),
@@ -306,21 +311,19 @@ def emergency_resume_cmd(reason: str, yes: bool) -> None:
 
 
 # ---------------------------------------------------------------------------- lifecycle
-def _actor() -> str:
-    import getpass
+def _open_store(cfg: Any) -> Any:
+    from .store.repo import Store
 
-    return os.environ.get("SUDO_USER") or getpass.getuser()
+    try:
+        return Store.open(cfg.database_url.reveal(), connect_timeout=5)
+    except Exception as exc:
+        fail(f"database unavailable: {exc}", EXIT_UNAVAILABLE)
 
 
 def _lifecycle_io(cfg: Any) -> tuple[Any, Any]:
     from .connect import lite_broker
-    from .store.repo import Store
 
-    try:
-        store = Store.open(cfg.database_url.reveal(), connect_timeout=5)
-    except Exception as exc:
-        fail(f"database unavailable: {exc}", EXIT_UNAVAILABLE)
-    return store, lite_broker(cfg)
+    return _open_store(cfg), lite_broker(cfg)
 
 
 @main.group()
@@ -346,6 +349,7 @@ def gate_go_live(acks: tuple[str, ...], interactive: bool, by: str | None, since
     24 hours for `catalyst go-live`.
     """
     from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     from .gates import ACK_ITEMS, Acknowledgment
     from .lifecycle import run_go_live_gate
@@ -360,12 +364,9 @@ def gate_go_live(acks: tuple[str, ...], interactive: bool, by: str | None, since
     cfg = load()
     logging_for(cfg)
     store, broker = _lifecycle_io(cfg)
-    start = datetime.fromisoformat(since).replace(tzinfo=None) if since else None
-    from zoneinfo import ZoneInfo
-
+    start = datetime.fromisoformat(since).replace(tzinfo=ZoneInfo("America/New_York")) if since else None
     with store, broker:
-        run = run_go_live_gate(cfg, store, broker, Acknowledgment(by or _actor(), given),
-                               start.replace(tzinfo=ZoneInfo("America/New_York")) if start else None)
+        run = run_go_live_gate(cfg, store, broker, Acknowledgment(by or _actor(), given), start)
     emit(run.report.as_dict() | {"recorded_id": run.recorded_id}, as_json, lambda _: run.report.render())
     sys.exit(0 if run.report.passed else EXIT_REFUSED)
 
@@ -404,8 +405,7 @@ def phase_show(as_json: bool) -> None:
     from .lifecycle import live_day_number
 
     cfg = load()
-    store, broker = _lifecycle_io(cfg)
-    with store, broker:
+    with _open_store(cfg) as store:  # no broker: the phase and its history are the database's
         current = store.current_phase()
         day, start_equity = live_day_number(store)
         history = [{"at": str(h["changed_at"]), "from": h["from_phase"], "to": h["to_phase"], "action": h["action"],

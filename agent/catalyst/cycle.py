@@ -12,19 +12,19 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from .broker.models import (
-    OPEN_ORDER_STATUSES,
     AccountInfo,
     BrokerError,
     ClockInfo,
     OrderInfo,
     OrderRejected,
     PositionInfo,
+    stop_prices,
 )
 from .config import Config, LimitsError, effective_limits
 from .guard import check_live_guard, config_problems
@@ -79,20 +79,6 @@ class TradingBroker(Protocol):
     def cancel(self, order_id: str) -> None: ...
 
 
-class _RunFail:
-    """The kill switch's pinger inside a cycle: its ``/fail`` on the cycle check carries the cycle's run id, so it
-    ends the run the cycle's ``/start`` opened (healthchecks pairs them by ``rid``) instead of leaving it open."""
-
-    def __init__(self, pinger: Pinger, rid: str) -> None:
-        self._pinger, self._rid = pinger, rid
-
-    def start(self, check: str, rid: str) -> bool:
-        return self._pinger.start(check, rid)
-
-    def fail(self, check: str, rid: str | None = None, body: str = "") -> bool:
-        return self._pinger.fail(check, rid if rid is not None or check != "cycle" else self._rid, body)
-
-
 @dataclass
 class CycleOutcome:
     run_id: str
@@ -128,26 +114,22 @@ def client_order_id(kind: str, mode: str, symbol: str, at: datetime, run_id: str
     return f"cat-{mode}-{kind}-{symbol}-{at.strftime('%Y%m%d%H%M')}-{run_id[:8]}"
 
 
+def working(orders: Sequence[OrderInfo]) -> Iterator[OrderInfo]:
+    """The open orders and legs the broker is working: a leg held behind an open (not completely filled) parent
+    is not working yet."""
+    for o in orders:
+        for x in o.walk():
+            if x.is_open and (x is o or not o.is_open):
+                yield x
+
+
 def active_stops(orders: Sequence[OrderInfo]) -> dict[str, int]:
     """Shares protected by a working stop, per symbol. A leg held behind an unfilled parent protects nothing."""
     covered: dict[str, int] = {}
-    for o in orders:
-        for x in o.walk():
-            if x.side != "sell" or not x.is_stop or x.status not in OPEN_ORDER_STATUSES:
-                continue
-            if x is not o and o.status in OPEN_ORDER_STATUSES:
-                continue  # the entry has not completely filled: its stop leg is not working yet
+    for x in working(orders):
+        if x.side == "sell" and x.is_stop:
             covered[x.symbol] = covered.get(x.symbol, 0) + x.qty - x.filled_qty
     return covered
-
-
-def stop_prices(orders: Sequence[OrderInfo]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for o in orders:
-        for x in o.walk():
-            if x.side == "sell" and x.is_stop and x.status in OPEN_ORDER_STATUSES and x.stop_price:
-                out[x.symbol] = max(out.get(x.symbol, 0.0), x.stop_price)
-    return out
 
 
 class Cycle:
@@ -229,12 +211,14 @@ class Cycle:
             with self.d.open_store() as store:
                 phase = store.current_phase() if self.mode == "live" else "paper"
                 store.start_cycle(run_id, datetime.now(UTC), self.mode, phase)
-                self._risk(store, run_id, phase, "live_guard", "breach", refusal=refusal)
-                self._finish(store, run_id, "refused", {"refusal": refusal}, refusal)
+                self._record_refusal(store, run_id, phase, refusal)
         except Exception as exc:
             log.warning("refusal not recorded: database unavailable (%s)", type(exc).__name__)
-        self.d.pinger.fail("cycle", str(run_id), f"mode={self.mode} refused: {refusal}")
-        return CycleOutcome(str(run_id), "refused", refusal)
+        return self._early(str(run_id), "refused", refusal)
+
+    def _record_refusal(self, store: Any, run_id: uuid.UUID, phase: str | None, refusal: str) -> None:
+        self._risk(store, run_id, phase, "live_guard", "breach", refusal=refusal)
+        self._finish(store, run_id, "refused", {"refusal": refusal}, refusal)
 
     def _sync_pending_while_halted(self) -> None:
         """An emergency stop that found the database down left its record in the pending file; the halt
@@ -270,10 +254,8 @@ class Cycle:
                 refusal = f"limits refused: {exc}"
         if refusal is not None or limits is None or phase_name is None:
             refusal = refusal or "no phase recorded for live mode; run `catalyst go-live`"
-            self._risk(store, run_id, phase_name, "live_guard", "breach", refusal=refusal)
-            self._finish(store, run_id, "refused", {"refusal": refusal}, refusal)
-            self.d.pinger.fail("cycle", rid, f"mode={self.mode} refused: {refusal}")
-            return CycleOutcome(rid, "refused", refusal)
+            self._record_refusal(store, run_id, phase_name, refusal)
+            return self._early(rid, "refused", refusal)
         try:
             return self._trade(store, run_id, clock, phase_name, limits)
         except Exception as exc:
@@ -314,19 +296,16 @@ class Cycle:
         pstates = [PositionState(p.symbol, p.qty, p.avg_entry_price, p.current_price, stops.get(p.symbol))
                    for p in positions]
         acct_state = AccountState(account.equity, account.last_equity, account.buying_power)
-        closed_now = {sym for sym, _ in rec.closed}
-        last_close: dict[str, float] = {}  # the position each symbol closed this cycle (the latest close wins)
-        if closed_now:
-            for r in store.closed_positions(since=session_open - timedelta(days=1), mode=self.mode):
-                if r["symbol"] in closed_now:
-                    last_close[r["symbol"]] = float(r["realized_pnl"] or 0)
-        just_closed = sorted(last_close.items())
+        history = store.closed_positions(mode=self.mode) if rec.closed else []  # oldest close first
+        closed_now, since = {sym for sym, _ in rec.closed}, session_open - timedelta(days=1)
+        # the position each symbol closed this cycle (the latest close wins)
+        last_close = {r["symbol"]: float(r["realized_pnl"] or 0) for r in history
+                      if r["symbol"] in closed_now and r["closed_at"] >= since}
         triggers = evaluate_triggers(acct_state, pstates, limits, self.d.table,
                                      store.consecutive_execution_failures(mode=self.mode), False, breaches,
-                                     just_closed)
+                                     sorted(last_close.items()))
         if rec.closed:  # the win rate changes only when a trade closes: warn then, not every minute
-            recent = [float(r["realized_pnl"] or 0) for r in store.closed_positions(mode=self.mode)[-10:]]
-            triggers += investigate_warnings(recent, self.d.table)
+            triggers += investigate_warnings([float(r["realized_pnl"] or 0) for r in history[-10:]], self.d.table)
         self._record_triggers(store, run_id, phase, triggers)
         stop_now = [t for t in triggers if t.severity == "stop"]
         if stop_now:
@@ -382,11 +361,9 @@ class Cycle:
                 breaches.append(f"{p.symbol}: no stop, and a halt arrived before one could be placed")
                 continue
             # Shares held by other sell orders (a lone take-profit leg) must be freed for the stop.
-            for o in orders:
-                for x in o.walk():
-                    if x.symbol == p.symbol and x.side == "sell" and x.status in OPEN_ORDER_STATUSES \
-                            and not x.is_stop and (x is o or o.status not in OPEN_ORDER_STATUSES):
-                        self.d.broker.cancel(x.id)
+            for x in working(orders):
+                if x.symbol == p.symbol and x.side == "sell" and not x.is_stop:
+                    self.d.broker.cancel(x.id)
             close_instead = p.current_price <= stop
             kind, intent = ("close", "exit") if close_instead else ("stop", "protective_stop")
             coid = client_order_id(kind, self.mode, p.symbol, now, str(run_id))
@@ -426,8 +403,9 @@ class Cycle:
     def _auto_stop(self, reason: str, rid: str) -> dict[str, Any]:
         result = emergency_stop(
             state_dir=self.cfg.state_dir, reason=reason, broker=self.d.flatten_broker(), source="automatic",
-            database_url=self.cfg.database_url.reveal(), pinger=_RunFail(self.d.pinger, rid),
+            database_url=self.cfg.database_url.reveal(), pinger=self.d.pinger,
             log_file=self.cfg.log_file, report_dir=self.cfg.report_dir, deadline=30.0, mode=self.mode,
+            cycle_rid=rid,
         )
         return result.as_dict()
 
@@ -460,11 +438,11 @@ class Cycle:
 
     # ---------------------------------------------------------------- orders
     def _cancel_stale_entries(self, store: Any, now: datetime, orders: Sequence[OrderInfo]) -> list[str]:
-        working = [o for o in orders if o.side == "buy" and o.status in OPEN_ORDER_STATUSES
-                   and o.submitted_at is not None and now - o.submitted_at >= ENTRY_TIMEOUT]
-        rows = store.orders_by_client_ids(o.client_order_id for o in working)
+        stale = [o for o in orders if o.side == "buy" and o.is_open
+                 and o.submitted_at is not None and now - o.submitted_at >= ENTRY_TIMEOUT]
+        rows = store.orders_by_client_ids(o.client_order_id for o in stale)
         canceled = []
-        for o in working:
+        for o in stale:
             row = rows.get(o.client_order_id)
             if row is not None and row["intent"] == "entry":
                 self.d.broker.cancel(o.id)
@@ -481,12 +459,11 @@ class Cycle:
         stuck = {o.symbol for o in orders if o.symbol in held_now and o.side == "sell" and o.filled_qty == 0
                  and o.client_order_id.startswith(f"cat-{self.mode}-eod-") and o.submitted_at is not None
                  and now - FLAT_BEFORE_CLOSE <= o.submitted_at < now}
-        for o in orders:
-            for x in o.walk():
-                if x.symbol not in stuck and x.status in OPEN_ORDER_STATUSES \
-                        and (x is o or o.status not in OPEN_ORDER_STATUSES):
-                    self.d.broker.cancel(x.id)
-        told = {e["symbol"] for e in store.risk_events_since(now - FLAT_BEFORE_CLOSE) if e["rule"] == "eod_unfilled"}
+        for x in working(orders):
+            if x.symbol not in stuck:
+                self.d.broker.cancel(x.id)
+        told = {e["symbol"] for e in store.risk_events_since(now - FLAT_BEFORE_CLOSE)
+                if e["rule"] == "eod_unfilled"} if stuck else set()
         for symbol in sorted(stuck - told):
             what = f"{symbol}: the exit before the close found no fill (not trading); kept under its stop"
             self._risk(store, run_id, phase, "eod_unfilled", "investigate", symbol, action=what)
@@ -516,7 +493,7 @@ class Cycle:
                session_open: datetime, session_close: datetime) -> list[str]:
         pending = [PendingEntry(o.symbol, o.qty - o.filled_qty, o.limit_price or 0.0,
                                 next((leg.stop_price for leg in o.legs if leg.is_stop), None))
-                   for o in orders if o.side == "buy" and o.status in OPEN_ORDER_STATUSES and o.filled_qty == 0]
+                   for o in orders if o.side == "buy" and o.is_open and o.filled_qty == 0]
         entered_today = [o.symbol for o in orders if o.side == "buy" and o.submitted_at is not None
                          and o.submitted_at >= session_open]
         unsettled = [r["symbol"] for r in store.orders_in_states(("intent", "unknown", "submitted"), mode=self.mode)]

@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from .config import HC_CHECKS
+
 PAPER_DAYS = 5
 CONSERVATIVE_DAYS = 3
 DEMO_SEED = 7
@@ -42,7 +44,7 @@ def services(work: Path, seed: int) -> Iterator[dict[str, Any]]:
         stack.callback(sim.stop)
         hc = HealthchecksServer(api_key="demo-hc-key").start()
         stack.callback(hc.stop)
-        for name in ("cycle", "risk", "backup", "report"):
+        for name in HC_CHECKS:
             hc.add_check(name=name, slug=name, timeout=600, grace=300)
         yield {"pg": pg, "sim": sim, "hc": hc}
 
@@ -58,8 +60,7 @@ def write_config(etc: Path, work: Path, sim: Any, hc: Any, db_url: str, live: bo
         f"CATALYST_REPORT_DIR={work}/reports\nCATALYST_CLOCK_SKEW_MAX=0\nCATALYST_CYCLE_MINUTES={CYCLE_MINUTES}\n")
     keys = "sim-live-key", "sim-live-secret"
     current = keys if live else ("sim-paper-key", "sim-paper-secret")
-    pings = "".join(f"HC_PING_{c.upper()}={hc.ping_url(hc.uuid_of(c))}\n" for c in ("cycle", "risk", "backup",
-                                                                                  "report"))
+    pings = "".join(f"{var}={hc.ping_url(hc.uuid_of(c))}\n" for c, var in HC_CHECKS.items())
     secrets = etc / "secrets.env"
     secrets.write_text(
         f"ALPACA_API_KEY={current[0]}\nALPACA_SECRET_KEY={current[1]}\nALPACA_PAPER_API_KEY=sim-paper-key\n"
@@ -184,13 +185,10 @@ def main(seed: int = DEMO_SEED, keep: bool = False, echo: Callable[[str], None] 
 
 
 def _reports(cfg: Any, db_url: str, table: Any) -> list[Path]:
-    try:
-        from .report import build_report, write_report
-    except ImportError:
-        return []
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    from .report import build_report, write_report
     from .store.repo import Store
 
     out = []

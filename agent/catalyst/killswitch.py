@@ -205,10 +205,12 @@ def emergency_stop(
     *, state_dir: Path, reason: str, broker: FlattenBroker, source: str = "manual",
     deadline: float = 60.0, poll: float = 0.1, database_url: str | None = None, pinger: Pinger | None = None,
     log_file: Path | None = None, report_dir: Path | None = None, db_timeout: float = 3.0,
-    mode: str | None = None,
+    mode: str | None = None, cycle_rid: str | None = None,
 ) -> StopResult:
     """``mode`` (paper/live): when given and the broker is flat, our open position rows are closed with
-    exit reason 'emergency' at the prices the close-all got, so the records are right at once."""
+    exit reason 'emergency' at the prices the close-all got, so the records are right at once.
+    ``cycle_rid``: the run id of the cycle that stops, so the ``/fail`` on the cycle check ends the run its
+    ``/start`` opened (healthchecks pairs them by ``rid``) instead of leaving it open."""
     res = StopResult(reason=reason, source=source)
     write_halt(state_dir, reason, source)
     log.critical("EMERGENCY STOP (%s): %s", source, reason)
@@ -229,7 +231,7 @@ def emergency_stop(
         body = f"EMERGENCY STOP ({source}): {reason} | {res.summary()}"
         if opened is not None:
             opened.join(timeout=10)  # the /start goes out before the /fail
-        sent = [pinger.fail("risk", rid, body), pinger.fail("cycle", body=body)]
+        sent = [pinger.fail("risk", rid, body), pinger.fail("cycle", cycle_rid, body)]
         res.alerted = any(sent)
     if log_file is not None and report_dir is not None:
         captured = capture_log(log_file, report_dir)

@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from .broker.lite import LiteBroker
-from .broker.models import BrokerError
+from .broker.models import NY, BrokerError
 from .config import Config
 from .gates import (
     Acknowledgment,
@@ -34,9 +33,7 @@ from .gates import (
 from .metrics import concurrency_high_water, sizing_errors, trade_of
 from .phases import PhaseTable
 
-NY = ZoneInfo("America/New_York")
 GATE_VALID_FOR = timedelta(hours=24)
-DB_LATENCY_LIMIT_MS = 500.0
 
 
 class LifecycleRefused(Exception):
@@ -185,7 +182,11 @@ def _current(store: Any) -> tuple[str, datetime]:
 
 
 def promote(store: Any, broker: LiteBroker, table: PhaseTable, actor: str, target: str | None = None) -> GateReport:
-    phase, since = _current(store)
+    return _promote(store, broker, table, actor, *_current(store), target)
+
+
+def _promote(store: Any, broker: LiteBroker, table: PhaseTable, actor: str, phase: str, since: datetime,
+             target: str | None) -> GateReport:
     nxt = table.next_after(phase)
     want = target or (nxt.name if nxt else phase)
     equity = broker.account().equity
@@ -199,7 +200,11 @@ def promote(store: Any, broker: LiteBroker, table: PhaseTable, actor: str, targe
 
 
 def demote(store: Any, broker: LiteBroker, table: PhaseTable, actor: str, target: str, reason: str) -> str:
-    phase, _ = _current(store)
+    return _demote(store, broker, table, actor, _current(store)[0], target, reason)
+
+
+def _demote(store: Any, broker: LiteBroker, table: PhaseTable, actor: str, phase: str, target: str,
+            reason: str) -> str:
     table.get(target)  # names an unknown phase
     if table.names.index(target) >= table.names.index(phase):
         raise LifecycleRefused(f"demote refused: {target} is not below the current phase {phase}; "
@@ -213,18 +218,18 @@ def ramp(store: Any, broker: LiteBroker, table: PhaseTable, actor: str, target: 
          reason: str | None = None) -> dict[str, Any]:
     """Move to ``target``: a promotion when it is above the current phase (acceptance criteria apply), a
     demotion when below (needs ``reason``), nothing when already there. The ramp playbooks call this."""
-    phase, _ = _current(store)
+    phase, since = _current(store)
     table.get(target)  # names an unknown phase
     names = table.names
     if names.index(target) == names.index(phase):
         return {"action": "none", "from": phase, "to": target, "report": None}
     if names.index(target) > names.index(phase):
-        report = promote(store, broker, table, actor, target)
+        report = _promote(store, broker, table, actor, phase, since, target)
         return {"action": "promote", "from": phase, "to": target, "report": report.as_dict()}
     if not reason or not reason.strip():
         raise LifecycleRefused(f"ramp {phase} → {target} is a demotion: give the reason (--reason; the playbooks' "
                                "phase_reason); nothing changed")
-    demote(store, broker, table, actor, target, reason)
+    _demote(store, broker, table, actor, phase, target, reason)
     return {"action": "demote", "from": phase, "to": target, "report": None}
 
 

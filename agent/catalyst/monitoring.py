@@ -13,7 +13,9 @@ from typing import Any
 
 import yaml
 
-KEYS = ("cycle", "risk", "backup", "report")
+from .config import HC_CHECKS
+
+KEYS = tuple(HC_CHECKS)  # the checks the agent pings: cycle, risk, backup, report
 DEFAULT_TZ = "America/New_York"
 
 

@@ -27,6 +27,7 @@ log = logging.getLogger("catalyst.reconcile")
 UNSETTLED = ("intent", "submitted", "unknown", "new", "partially_filled", "accepted", "pending_new", "held",
              "accepted_for_bidding", "pending_cancel", "pending_replace", "pending_review", "calculated",
              "suspended")
+SOLD_STATES = ("filled", "partially_filled", "canceled", "expired")  # an order of ours that may have sold
 LEG_INTENT = {"limit": "target", "stop": "stop", "stop_limit": "stop"}
 
 
@@ -138,13 +139,13 @@ def reconcile(store: Any, broker: ReconcileBroker, broker_orders: Sequence[Order
             res.opened.append(bo.symbol)
     # 3. positions the broker no longer holds
     held = {p.symbol: p for p in broker_positions}
-    ours_by_coid = {r["client_order_id"]: r for r in store.orders_in_states(
-        ("filled", "partially_filled", "canceled", "expired"), mode=mode)}
     open_rows = store.open_positions(mode=mode)
-    for pos in open_rows:
-        if pos["symbol"] in held:
-            continue
-        price, reason, when = exit_for(pos, broker_orders, ours_by_coid, halted, halts)
+    gone = [pos for pos in open_rows if pos["symbol"] not in held]
+    # our rows for the broker's orders (exit_for looks up nothing else), read only when a position is gone
+    sold_rows = {c: r for c, r in store.orders_by_client_ids(index).items()
+                 if r["mode"] == mode and r["status"] in SOLD_STATES} if gone else {}
+    for pos in gone:
+        price, reason, when = exit_for(pos, broker_orders, sold_rows, halted, halts)
         if price is None:
             price = float(pos["entry_price"])
             log.warning("position closed at the broker with no sell order found; exit at entry price",

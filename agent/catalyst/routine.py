@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from .backup import STATE_FILE
-from .report import NY, build_report, trade_of, write_report
+from .broker.models import NY
+from .metrics import trade_of
 
 if TYPE_CHECKING:
     from .config import Config
@@ -506,6 +507,8 @@ def _safe(fn: Callable[[], str | None]) -> str | None:
 def _evening_report(
     config: Config, table: PhaseTable, store: Store, today: date, formats: Sequence[str], reports: list[Path]
 ) -> list[CheckItem]:
+    from .report import build_report, write_report  # not at module level: `catalyst health` imports this module
+
     try:
         report = build_report(store, "daily", today, config.mode, table, config)
     except Exception as exc:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .broker.models import OPEN_ORDER_STATUSES, BrokerError
+from .broker.models import BrokerError, stop_prices
 from .config import Config, effective_limits
 from .connect import lite_broker
 from .halt import read_halt
@@ -102,14 +102,10 @@ def gather_positions(cfg: Config) -> list[dict[str, Any]]:
     with lite_broker(cfg) as broker:
         positions = broker.positions()
         orders = broker.orders(status="open")
-    stops: dict[str, list[float]] = {}
-    for o in orders:
-        for x in o.walk():
-            if x.side == "sell" and x.is_stop and x.status in OPEN_ORDER_STATUSES and x.stop_price:
-                stops.setdefault(x.symbol, []).append(x.stop_price)
+    stops = stop_prices(orders)
     return [{"symbol": p.symbol, "qty": p.qty, "avg_entry_price": p.avg_entry_price,
              "current_price": p.current_price, "market_value": p.market_value, "unrealized_pl": p.unrealized_pl,
-             "stop": max(stops[p.symbol]) if p.symbol in stops else None,
+             "stop": stops.get(p.symbol),
              "protected": p.symbol in stops} for p in positions]
 
 

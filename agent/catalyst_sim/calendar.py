@@ -46,10 +46,12 @@ def _xnys_schedule(start: datetime.date, end: datetime.date) -> tuple[tuple[date
     return tuple(rows)
 
 
-def _require_aware(t: datetime.datetime) -> None:
-    """Reject naive datetimes: their meaning depends on the host's time zone."""
+def aware_ts(t: datetime.datetime) -> float:
+    """Epoch seconds of an aware datetime; naive ones are rejected: their meaning depends on the
+    host's time zone."""
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"datetime {t.isoformat()} must be timezone-aware")
+    return t.timestamp()
 
 
 class MarketCalendar:
@@ -105,8 +107,7 @@ class MarketCalendar:
 
     def _ts(self, t: datetime.datetime) -> float:
         """Epoch seconds of an aware datetime inside the calendar's range."""
-        _require_aware(t)
-        ts = t.timestamp()
+        ts = aware_ts(t)
         if not self._range_lo <= ts < self._range_hi_ts:
             raise ValueError(
                 f"time {t.isoformat()} is outside the market calendar's range {self._start}..{self._end}"

@@ -40,6 +40,7 @@ advance it, e.g. with :class:`ManualClock`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import re
@@ -196,17 +197,13 @@ def _slugify(value: str) -> str:
     return re.sub(r"[-\s]+", "-", value).strip("-_")
 
 
-_croniter_cache: list[Any] = []
-
-
+@functools.cache
 def _croniter() -> Any | None:
     """The ``croniter`` class, imported on first use; None when it is not installed."""
-    if not _croniter_cache:
-        try:
-            _croniter_cache.append(importlib.import_module("croniter").croniter)
-        except ImportError:
-            _croniter_cache.append(None)
-    return _croniter_cache[0]
+    try:
+        return importlib.import_module("croniter").croniter
+    except ImportError:
+        return None
 
 
 def _valid_cron(expr: str) -> bool:
@@ -517,29 +514,27 @@ class HealthchecksServer:
 
             now = self.clock()
             check.n_pings += 1
-            self.pings.append(
-                Ping(
-                    check_uuid=check.uuid,
-                    slug=check.slug,
-                    kind=kind,
-                    rid=rid,
-                    body=body[: self.ping_body_limit].decode("utf-8", errors="replace"),
-                    method=method,
-                    received_at=now,
-                    n=check.n_pings,
-                    exit_status=exit_status,
-                    remote_addr=remote,
-                    user_agent=ua,
-                )
+            ping = Ping(
+                check_uuid=check.uuid,
+                slug=check.slug,
+                kind=kind,
+                rid=rid,
+                body=body[: self.ping_body_limit].decode("utf-8", errors="replace"),
+                method=method,
+                received_at=now,
+                n=check.n_pings,
+                exit_status=exit_status,
+                remote_addr=remote,
+                user_agent=ua,
             )
+            self.pings.append(ping)
             if kind == "start":
                 check.last_start, check.last_start_rid = now, rid
             elif kind != "log":
                 check.last_ping = now
                 if check.last_start is not None and check.last_start_rid == rid:
                     check.last_start, check.last_start_rid = None, None
-                failed = kind == "fail" or (kind == "exit-code" and exit_status != 0)
-                check.status = "down" if failed else "up"
+                check.status = "down" if ping.is_failure else "up"
 
         headers = {"Ping-Body-Limit": str(self.ping_body_limit), "Access-Control-Allow-Origin": "*"}
         if created:

@@ -30,7 +30,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from catalyst_sim.calendar import NY, UTC, MarketCalendar, Session
+from catalyst_sim.calendar import NY, UTC, MarketCalendar, Session, aware_ts
 from catalyst_sim.scenario import Event, Scenario
 
 FloatArr = npt.NDArray[np.float64]
@@ -170,8 +170,9 @@ def _profiles(m: int) -> _Profiles:
 
 
 @dataclass(frozen=True, slots=True)
-class _Intraday:
-    """One session's minute arrays for every symbol, shape (symbols, minutes)."""
+class _Ohlcv:
+    """One session's bar arrays for every symbol: minute bars, shape (symbols, minutes), or the
+    full-day aggregates, shape (symbols,), where a NaN ``o`` means the symbol had no bars."""
 
     o: FloatArr
     h: FloatArr
@@ -181,18 +182,18 @@ class _Intraday:
     n: IntArr
     vw: FloatArr
 
-
-@dataclass(frozen=True, slots=True)
-class _Daily:
-    """One session's full-day aggregates for every symbol, shape (symbols,); NaN o = no bars."""
-
-    o: FloatArr
-    h: FloatArr
-    l: FloatArr  # noqa: E741
-    c: FloatArr
-    v: IntArr
-    n: IntArr
-    vw: FloatArr
+    def bar(self, key: int | tuple[int, int], t: datetime.datetime) -> Bar:
+        """The Bar at ``key``: a symbol row (daily) or a (symbol, minute) cell."""
+        return Bar(
+            t=t,
+            o=float(self.o[key]),
+            h=float(self.h[key]),
+            l=float(self.l[key]),
+            c=float(self.c[key]),
+            v=int(self.v[key]),
+            n=int(self.n[key]),
+            vw=float(self.vw[key]),
+        )
 
 
 class Market:
@@ -228,8 +229,8 @@ class Market:
         self._day_open: list[FloatArr] = []
         self._day_ret: list[FloatArr] = []  # random part of the log return (before trends)
         self._day_close: list[FloatArr] = []  # official close, rounded to cents
-        self._intraday: OrderedDict[int, _Intraday] = OrderedDict()
-        self._daily: dict[int, _Daily] = {}
+        self._intraday: OrderedDict[int, _Ohlcv] = OrderedDict()
+        self._daily: dict[int, _Ohlcv] = {}
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -332,13 +333,13 @@ class Market:
 
     # -- intraday generation ---------------------------------------------------------------
 
-    def _day_intraday(self, day: int) -> _Intraday:
+    def _day_intraday(self, day: int) -> _Ohlcv:
         """Session ``day``'s minute arrays, from the LRU cache or freshly generated."""
+        self._ensure_days(day)  # first: a halt through the close generates and caches the day itself
         cached = self._intraday.get(day)
         if cached is not None:
             self._intraday.move_to_end(day)
             return cached
-        self._ensure_days(day)
         bars = self._generate_intraday(day)
         self._intraday[day] = bars
         if len(self._intraday) > INTRADAY_CACHE_DAYS:
@@ -347,7 +348,7 @@ class Market:
             self._daily[day] = self._aggregate_day(day, bars)
         return bars
 
-    def _generate_intraday(self, day: int) -> _Intraday:
+    def _generate_intraday(self, day: int) -> _Ohlcv:
         """Bridge each symbol's minute path from the day's open to its close, then draw OHLCV."""
         s, m = len(self.symbols), self._minutes[day]
         prof = self._profile(m)
@@ -375,7 +376,7 @@ class Market:
         v = np.maximum(np.rint((self._adv * day_factor)[:, None] * prof.volume * noise), 1).astype(np.int64)
         n = np.maximum(v // self._trade_size[:, None], 1)
         vw = np.clip(np.round((h + l_ + 2.0 * c) / 4.0, 4), l_, h)
-        return _Intraday(o=o, h=h, l=l_, c=c, v=v, n=n, vw=vw)
+        return _Ohlcv(o=o, h=h, l=l_, c=c, v=v, n=n, vw=vw)
 
     def _intraday_modifiers(self, day: int, m: int) -> tuple[FloatArr, FloatArr]:
         """Per-symbol volatility scale (flat days) and trend ramps in log space, shape (s, m)."""
@@ -393,10 +394,10 @@ class Market:
                 trend[sym] += math.log1p(ev.pct / 100.0) * ramp
         return flat, trend
 
-    def _aggregate_day(self, day: int, bars: _Intraday) -> _Daily:
+    def _aggregate_day(self, day: int, bars: _Ohlcv) -> _Ohlcv:
         """Whole-session aggregates for every symbol (halted minutes excluded)."""
         v = bars.v.sum(axis=1)
-        agg = _Daily(
+        agg = _Ohlcv(
             o=bars.o[:, 0].copy(),
             h=bars.h.max(axis=1),
             l=bars.l.min(axis=1),
@@ -411,7 +412,7 @@ class Market:
         return agg
 
     @staticmethod
-    def _aggregate_into(agg: _Daily, sym: int, bars: _Intraday, mask: npt.NDArray[np.bool_]) -> None:
+    def _aggregate_into(agg: _Ohlcv, sym: int, bars: _Ohlcv, mask: npt.NDArray[np.bool_]) -> None:
         """Recompute one symbol's aggregate over the masked minutes (NaN open when none)."""
         if not mask.any():
             agg.o[sym] = np.nan
@@ -477,21 +478,7 @@ class Market:
         idx = _minute_index(minute_start.timestamp(), self._open_ts[day])
         if self._halted_minute(sym, day, idx):
             return None
-        return self._bar(self._day_intraday(day), sym, idx, _utc(self._open_ts[day] + 60 * idx))
-
-    @staticmethod
-    def _bar(bars: _Intraday, sym: int, idx: int, t: datetime.datetime) -> Bar:
-        """Build one minute Bar from the arrays."""
-        return Bar(
-            t=t,
-            o=float(bars.o[sym, idx]),
-            h=float(bars.h[sym, idx]),
-            l=float(bars.l[sym, idx]),
-            c=float(bars.c[sym, idx]),
-            v=int(bars.v[sym, idx]),
-            n=int(bars.n[sym, idx]),
-            vw=float(bars.vw[sym, idx]),
-        )
+        return self._day_intraday(day).bar((sym, idx), _utc(self._open_ts[day] + 60 * idx))
 
     def daily_bar(self, symbol: str, d: datetime.date, upto: datetime.datetime | None = None) -> Bar | None:
         """The session's daily bar: its minute bars aggregated (only those ended by ``upto``)."""
@@ -500,7 +487,7 @@ class Market:
             return None
         day = self._cal.index_of(d)
         m = self._minutes[day]
-        k = m if upto is None else min(max(_minute_index(_aware_ts(upto), self._open_ts[day]), 0), m)
+        k = m if upto is None else min(max(_minute_index(aware_ts(upto), self._open_ts[day]), 0), m)
         if k == 0:
             return None
         t = datetime.datetime.combine(d, datetime.time(), NY).astimezone(UTC)
@@ -508,13 +495,13 @@ class Market:
             agg = self._daily_agg(day)
             if math.isnan(agg.o[sym]):
                 return None
-            return _daily_bar(t, agg, sym)
+            return agg.bar(sym, t)
         mask = self._published(sym, day, k)
         if not mask.any():
             return None
         return Bar(t, *_aggregate_row(self._day_intraday(day), sym, k, mask))
 
-    def _daily_agg(self, day: int) -> _Daily:
+    def _daily_agg(self, day: int) -> _Ohlcv:
         """Cached whole-day aggregates (they outlive the evictable minute arrays)."""
         agg = self._daily.get(day)
         if agg is None:
@@ -537,16 +524,12 @@ class Market:
             if last < 0:
                 return float(self._base[sym])
             self._ensure_days(last)
-            return self._official_close(sym, last)
+            return float(self._day_close[last][sym])
         idx = self._last_published(sym, day, _minute_index(ts, self._open_ts[day]) - 1)
         if idx < 0:
             self._ensure_days(day)
             return float(self._prev_close(day)[sym])
         return float(self._day_intraday(day).c[sym, idx])
-
-    def _official_close(self, sym: int, day: int) -> float:
-        """The close carried into the next day (the last published bar's close)."""
-        return float(self._day_close[day][sym])
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -570,20 +553,13 @@ def _minute_index(ts: float, open_ts: float) -> int:
     return int((ts - open_ts) // 60)
 
 
-def _aware_ts(t: datetime.datetime) -> float:
-    """Epoch seconds of an aware datetime; naive ones are rejected as ambiguous."""
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"datetime {t.isoformat()} must be timezone-aware")
-    return t.timestamp()
-
-
 def _utc(ts: float) -> datetime.datetime:
     """A UTC datetime from epoch seconds."""
     return datetime.datetime.fromtimestamp(ts, UTC)
 
 
 def _aggregate_row(
-    bars: _Intraday, sym: int, k: int, mask: npt.NDArray[np.bool_]
+    bars: _Ohlcv, sym: int, k: int, mask: npt.NDArray[np.bool_]
 ) -> tuple[float, float, float, float, int, int, float]:
     """OHLCV of symbol row ``sym`` over its first ``k`` minutes where ``mask`` (non-empty) is set."""
     v = bars.v[sym, :k][mask]
@@ -598,16 +574,3 @@ def _aggregate_row(
         round(float((bars.vw[sym, :k][mask] * v).sum()) / vol, 4),
     )
 
-
-def _daily_bar(t: datetime.datetime, agg: _Daily, i: int) -> Bar:
-    """A daily Bar from row ``i`` of an aggregate."""
-    return Bar(
-        t=t,
-        o=float(agg.o[i]),
-        h=float(agg.h[i]),
-        l=float(agg.l[i]),
-        c=float(agg.c[i]),
-        v=int(agg.v[i]),
-        n=int(agg.n[i]),
-        vw=float(agg.vw[i]),
-    )

@@ -117,6 +117,11 @@ class Order:
     def touch(self, now: datetime) -> None:
         self.updated_at = now
 
+    def mark_canceled(self, now: datetime) -> None:
+        self.status = "canceled"
+        self.canceled_at = now
+        self.touch(now)
+
 
 @dataclass(slots=True)
 class Position:
@@ -197,15 +202,20 @@ class Account:
     def equity(self) -> float:
         return self.cash + self.long_market_value()
 
+    def _reference_price(self, symbol: str, limit_price: float | None, stop_price: float | None) -> float:
+        """The price a buy is reserved at: its limit, else the last trade (or its stop, if higher)."""
+        if limit_price is not None:
+            return limit_price
+        last = self.price(symbol)
+        return last if stop_price is None else max(last, stop_price)
+
     def reserved_for_buys(self) -> float:
-        total = 0.0
-        for o in self.open_orders():
-            if o.side == "buy" and o.parent is None:
-                ref = o.limit_price if o.limit_price is not None else self.price(o.symbol)
-                if o.stop_price is not None and o.limit_price is None:
-                    ref = max(ref, o.stop_price)
-                total += o.remaining * ref
-        return total
+        return sum(
+            (o.remaining * self._reference_price(o.symbol, o.limit_price, o.stop_price)
+            for o in self.open_orders()
+            if o.side == "buy" and o.parent is None),
+            0.0,
+        )
 
     def buying_power(self) -> float:
         return max(0.0, self.cash - self.reserved_for_buys())
@@ -298,9 +308,7 @@ class Account:
                      "held_for_orders": str(position.qty - available), "symbol": symbol},
                 )
         else:
-            ref = limit_price if limit_price is not None else self.price(symbol)
-            if stop_price is not None and limit_price is None:
-                ref = max(ref, stop_price)
+            ref = self._reference_price(symbol, limit_price, stop_price)
             slipped = qty * ref * (1 + self.settings.slippage_bps / 10_000)
             cost = slipped + self._commission(qty)
             if cost > self.buying_power() + 1e-9:
@@ -369,8 +377,6 @@ class Account:
         if order_class == "bracket":
             if take_profit is None or stop_loss is None:
                 raise unprocessable("bracket orders require take_profit.limit_price and stop_loss.stop_price")
-            if tif not in ("day", "gtc"):
-                raise unprocessable("bracket orders must be day or gtc")
             if type not in ("market", "limit"):
                 raise unprocessable("bracket entry must be a market or limit order")
             base = limit_price if limit_price is not None else self.price(symbol)
@@ -401,9 +407,7 @@ class Account:
         order.touch(now)
         for leg in order.legs:
             if leg.is_open:
-                leg.status = "canceled"
-                leg.canceled_at = now
-                leg.touch(now)
+                leg.mark_canceled(now)
 
     def cancel(self, order_id: str) -> Order:
         order = self.get_order(order_id)
@@ -415,24 +419,14 @@ class Account:
         return order
 
     def _cancel_tree(self, order: Order) -> None:
-        now = self.now()
-        if order.is_open:
-            order.status = "canceled"
-            order.canceled_at = now
-            order.touch(now)
         # Legs work only once the entry has filled completely: a canceled entry takes its held legs
         # with it, even after a partial fill (those shares are then unprotected, as at Alpaca).
-        for leg in order.legs:
-            if leg.is_open:
-                leg.status = "canceled"
-                leg.canceled_at = now
-                leg.touch(now)
-        if order.parent is not None:  # canceling one OCO leg cancels its sibling
-            for sib in order.parent.legs:
-                if sib.is_open:
-                    sib.status = "canceled"
-                    sib.canceled_at = now
-                    sib.touch(now)
+        # Canceling one OCO leg cancels its sibling.
+        now = self.now()
+        siblings = order.parent.legs if order.parent is not None else []
+        for o in (order, *order.legs, *siblings):
+            if o.is_open:
+                o.mark_canceled(now)
 
     def cancel_all(self) -> list[Order]:
         """Cancel every open order; returns each order this canceled (both legs of an OCO pair)."""
@@ -491,10 +485,8 @@ class Account:
         factor = self.settings.slippage_bps / 10_000
         return round(price * (1 + factor) if side == "buy" else price * (1 - factor), 2)
 
-    def on_bar(self, symbol: str, bar: MinuteBar, at: datetime, orders: Iterable[Order] | None = None) -> None:
-        """Work the open orders of ``symbol`` (or the given ones) against one completed minute bar."""
-        if orders is None:
-            orders = [o for o in self.open_orders() if o.symbol == symbol and o.status != "held"]
+    def on_bar(self, bar: MinuteBar, at: datetime, orders: Iterable[Order]) -> None:
+        """Work ``orders`` (one symbol's working orders) against one completed minute bar."""
         for order in orders:
             if not order.is_open:  # an OCO sibling filled earlier in this bar
                 continue
@@ -594,11 +586,10 @@ class Account:
         now = self.now()
         for sib in siblings:
             if leg.remaining == 0:
-                sib.status = "canceled"
-                sib.canceled_at = now
+                sib.mark_canceled(now)
             else:  # a partial exit shrinks the other leg to the shares still held
                 sib.qty = sib.filled_qty + leg.remaining
-            sib.touch(now)
+                sib.touch(now)
 
     def expire_day_orders(self, at: datetime) -> list[Order]:
         """At the close every working non-GTC order expires; held legs of an expired entry are canceled."""
@@ -612,14 +603,9 @@ class Account:
             expired.append(o)
             for leg in o.legs:
                 if leg.status == "held":
-                    leg.status = "canceled"
-                    leg.canceled_at = at
-                    leg.touch(at)
+                    leg.mark_canceled(at)
         return expired
 
     def mark_close(self) -> None:
         """Remember the closing equity; it becomes ``last_equity`` when the next session opens."""
         self.closing_equity = self.equity()
-
-    def symbols_with_open_orders(self) -> Iterable[str]:
-        return set(self.working_by_symbol())

@@ -118,10 +118,6 @@ class Scenario:
         events = tuple(_parse_event(raw, source, i) for i, raw in enumerate(raw_events))
         return cls(name=name, description=description, events=events)
 
-    def events_for(self, symbol: str, d: datetime.date) -> tuple[Event, ...]:
-        """Events targeting ``symbol`` on date ``d``, in file order."""
-        return tuple(e for e in self.events if e.symbol == symbol and e.date == d)
-
     @property
     def symbols(self) -> frozenset[str]:
         """Every symbol some event targets."""

@@ -26,15 +26,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 from . import wire
+from .calendar import NY
 from .faults import ENGINE_KINDS, FaultSpecError, parse_fault
 from .market import Bar
 from .matching import Account, BrokerError, not_found, unprocessable
 from .world import ClockError, World
 
-NY = ZoneInfo("America/New_York")
 JSON = Any
 Handler = Callable[["Request"], tuple[int, JSON]]
 ADMIN_PREFIX = "/_sim"
@@ -323,10 +322,8 @@ def close_all_positions(r: Request) -> tuple[int, JSON]:
 
 def list_activities(r: Request) -> tuple[int, JSON]:
     kind = r.params.get("activity_type") or r.q("activity_types") or "FILL"
+    # The simulator records fills only; other kinds exist at Alpaca but are always empty here.
     kinds = {k.strip().upper() for k in kind.split(",")}
-    if not kinds <= {"FILL"}:
-        # The simulator records fills only; other kinds exist at Alpaca but are always empty here.
-        kinds &= {"FILL"}
     acct = r.account
     fills = list(acct.fills) if "FILL" in kinds else []
     day = r.q("date")
@@ -443,8 +440,8 @@ def _latest_minute(w: World, symbol: str) -> Bar | None:
     return None
 
 
-def _trade_json(w: World, symbol: str) -> JSON:
-    bar = _latest_minute(w, symbol)
+def _trade_json(w: World, symbol: str, bar: Bar | None) -> JSON:
+    """The latest trade: inside ``bar`` (the latest minute bar, see ``_latest_minute``)."""
     t = (bar.t + timedelta(minutes=1) - timedelta(milliseconds=1)) if bar else w.current_or_last_session().open
     size = max(1, (bar.v // max(bar.n, 1)) if bar else 100)
     return {"t": wire.ts(t), "x": "V", "p": w.market.last_price(symbol, w.now), "s": size, "c": ["@"],
@@ -459,7 +456,7 @@ def _quote_json(w: World, symbol: str) -> JSON:
 
 
 def latest_trades(r: Request) -> tuple[int, JSON]:
-    return 200, {"trades": {s: _trade_json(r.world, s) for s in _symbols(r)}}
+    return 200, {"trades": {s: _trade_json(r.world, s, _latest_minute(r.world, s)) for s in _symbols(r)}}
 
 
 def latest_quotes(r: Request) -> tuple[int, JSON]:
@@ -485,7 +482,7 @@ def snapshots(r: Request) -> tuple[int, JSON]:
         daily = w.market.daily_bar(s, session.date, upto=w.now)
         prev_daily = w.market.daily_bar(s, prev.date)
         out[s] = {
-            "latestTrade": _trade_json(w, s),
+            "latestTrade": _trade_json(w, s, minute),
             "latestQuote": _quote_json(w, s),
             "minuteBar": _bar_json(minute) if minute else None,
             "dailyBar": _bar_json(daily) if daily else None,

@@ -11,11 +11,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from .calendar import NY
 from .matching import Account, Fill, Order, Position
 
-NY = ZoneInfo("America/New_York")
 JSON = dict[str, Any]
 
 
@@ -174,7 +173,7 @@ def fill_activity(acct: Account, f: Fill) -> JSON:
         "leaves_qty": str(f.leaves_qty),
         "order_id": f.order_id,
         "cum_qty": str(f.cum_qty),
-        "order_status": "filled" if f.leaves_qty == 0 else "partially_filled",
+        "order_status": f.order_status,
     }
 
 

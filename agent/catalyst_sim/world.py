@@ -11,16 +11,14 @@ import random
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from .calendar import MarketCalendar, Session
+from .calendar import NY, MarketCalendar, Session
 from .faults import FaultBoard
 from .market import Market
 from .matching import Account, EngineSettings, MinuteBar
 from .scenario import Scenario
 from .wire import asset_id
 
-NY = ZoneInfo("America/New_York")
 MINUTE = timedelta(minutes=1)
 DEFAULT_START = datetime(2026, 11, 16, 8, 0, tzinfo=NY)  # a Monday before the Thanksgiving week
 HISTORY_DAYS = 200  # calendar days of history before the start: more than 60 sessions of daily bars
@@ -161,7 +159,7 @@ class World:
             for symbol in sorted(working):
                 bar = self.market.bar_at(symbol, minute)
                 if bar is not None:
-                    acct.on_bar(symbol, MinuteBar(bar.o, bar.h, bar.l, bar.c, bar.v), at, working[symbol])
+                    acct.on_bar(MinuteBar(bar.o, bar.h, bar.l, bar.c, bar.v), at, working[symbol])
 
     def _on_close(self, session: Session) -> None:
         for acct in self.accounts.values():

@@ -123,3 +123,8 @@ def role_vars(role: str, host_data: Any = None, overrides: Mapping[str, Any] | N
     raw.update(overrides or {})
     resolver = _Resolver(raw)
     return {name: resolver.var(name) for name in raw}
+
+
+def truthy(value: object) -> bool:
+    """A variable as Ansible's ``| bool`` reads it (true, 1, yes, on; any case, surrounding blanks ignored)."""
+    return str(value).strip().lower() in ("true", "1", "yes", "on")

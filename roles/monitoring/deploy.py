@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
-from roles._lib.vars import role_vars
+from roles._lib.vars import role_vars, truthy
 
 ROLE = "monitoring"
 CHECKS = ("cycle", "risk", "backup", "report")
@@ -25,7 +25,7 @@ def bad_checks(urls: object, require_https: bool = True) -> list[str]:
 @deploy("Catalyst monitoring")
 def apply() -> None:
     v = role_vars(ROLE, host.data)
-    require_https = str(v["monitoring_require_https"]).lower() in ("true", "1", "yes", "on")
+    require_https = truthy(v["monitoring_require_https"])
     bad = bad_checks(v["monitoring_ping_urls"], require_https)
     if bad:
         raise ValueError(

@@ -23,7 +23,7 @@ from pyinfra.api import deploy
 from pyinfra.api.command import StringCommand
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import python
-from roles._lib.vars import role_vars
+from roles._lib.vars import role_vars, truthy
 from roles.schedule.crontab import apply_jobs, read_lines
 
 ROLE = "operate"
@@ -37,10 +37,6 @@ PLAYBOOK_VARS = {
     "restore_file": "operate_restore_file", "emergency_resume_confirm": "operate_confirm",
     "restore_confirm": "operate_confirm",
 }  # fmt: skip
-
-
-def truthy(value: object) -> bool:
-    return str(value).strip().lower() in ("true", "1", "yes", "on")
 
 
 def settings(host: Any, **overrides: Any) -> dict[str, Any]:
@@ -90,6 +86,12 @@ def _shell(host: Any, cmd: str) -> Answer:
 
 def say(host: Any, message: str, ok: bool = True) -> None:
     host.log_styled(message, fg="green" if ok else "red", log_func=logger.info if ok else logger.error)
+
+
+def show(host: Any, text: str) -> None:
+    """Pass the agent's own output (the gate's itemised report, health's checks) on, line by line, unstyled."""
+    for line in text.strip().splitlines():
+        host.log_styled(line, log_func=logger.info)
 
 
 def refuse(host: Any, message: str) -> bool:
@@ -189,8 +191,7 @@ def _gate_and_record(state: Any, host: Any) -> bool:
         return True
     gate = catalyst(host, v, "gate", "go-live", "--by", v["operate_operator"],
                     *[f"--ack={i}" for i in ack_items(v["operate_ack"])])  # fmt: skip
-    for line in (gate.stdout + "\n" + gate.stderr).strip().splitlines():
-        host.log_styled(line, log_func=logger.info)
+    show(host, gate.stdout + "\n" + gate.stderr)
     if gate.rc != 0:
         return refuse(host, f"{host.name}: GO-LIVE REFUSED by the gate (catalyst gate go-live exit {gate.rc}): every "
                             "item marked with a cross above must pass first. Nothing on the host changed; it stays "
@@ -226,8 +227,7 @@ def _verify_live(state: Any, host: Any) -> bool:
                             f"{status.get('base_url_mode')}) and limits say phase {limits.get('phase')}; expected live "
                             "and conservative. The cron entries stay paused: investigate, then run this again.")
     health = catalyst(host, v, "health")
-    for line in health.stdout.strip().splitlines():
-        host.log_styled(line, log_func=logger.info)
+    show(host, health.stdout)
     if health.rc != 0:
         return refuse(host, f"{host.name}: live, but `catalyst health` says UNHEALTHY (exit {health.rc}); the cron "
                             "entries stay paused. Fix what is marked with a cross above, then run this again.")
@@ -273,8 +273,7 @@ def _phase(state: Any, host: Any) -> bool:
     target = v["operate_phase"]
     args = ["phase", "ramp", "--to", target] + (["--reason", v["operate_reason"]] if v["operate_reason"] else [])
     ramp = catalyst(host, v, *args)
-    for line in (ramp.stdout + "\n" + ramp.stderr).strip().splitlines():
-        host.log_styled(line, log_func=logger.info)
+    show(host, ramp.stdout + "\n" + ramp.stderr)
     if ramp.rc != 0:
         why = ramp.stderr.strip().removeprefix("catalyst: ")
         return refuse(host, f"{host.name}: RAMP TO {target.upper()} REFUSED (catalyst phase ramp exit {ramp.rc}): "
@@ -372,8 +371,7 @@ def _restore(state: Any, host: Any) -> bool:
         if newest.rc != 0 or not dump:
             return refuse(host, f"{host.name}: no good dump to restore (exit {newest.rc}): {newest.stderr.strip()}")
     res = catalyst(host, v, "backup", "restore", "--file", dump, "--yes")
-    for line in res.stdout.strip().splitlines():
-        host.log_styled(line, log_func=logger.info)
+    show(host, res.stdout)
     if res.rc != 0:
         return refuse(host, f"{host.name}: RESTORE REFUSED (exit {res.rc}): {res.stderr.strip()}")
     say(host, f"{host.name}: RESTORED {dump}")

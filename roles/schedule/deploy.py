@@ -7,7 +7,7 @@ import re
 from pyinfra.api.deploy import deploy
 from pyinfra.context import host
 from pyinfra.operations import apt, files, systemd
-from roles._lib.vars import role_vars
+from roles._lib.vars import role_vars, truthy
 from roles.schedule.crontab import ensure_crontab
 
 ROLE = "schedule"
@@ -29,5 +29,5 @@ def apply() -> None:
     ensure_crontab(
         name="Schedule the Catalyst jobs in the service user's crontab",
         user=v["schedule_user"], jobs=list(v["schedule_jobs"]), lock_dir=v["schedule_lock_dir"],
-        log_file=v["schedule_log_file"], enabled=str(v["schedule_enabled"]).lower() in ("true", "1", "yes", "on"),
+        log_file=v["schedule_log_file"], enabled=truthy(v["schedule_enabled"]),
     )  # fmt: skip

@@ -13,7 +13,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files
 from roles._lib import ops
-from roles._lib.vars import role_vars
+from roles._lib.vars import role_vars, truthy
 
 ROLE = "secrets"
 LIMIT_KEYS = {"MAX_POSITIONS", "RISK_PER_TRADE", "MAX_DAILY_LOSS", "MAX_ACCOUNT_RISK"}
@@ -44,16 +44,12 @@ def _check(v: dict) -> None:
         )
 
 
-def _truthy(value: object) -> bool:
-    return str(value).strip().lower() in ("true", "1", "yes", "on")
-
-
 def trading_mode(v: dict) -> str:
     """The mode the files are written for, as the Ansible role decides it: go-live > back to paper > the
     host's current ALPACA_MODE (a live host stays live) > secrets_alpaca_mode (a new host)."""
-    if _truthy(v["secrets_go_live"]):
+    if truthy(v["secrets_go_live"]):
         return "live"
-    if _truthy(v["secrets_back_to_paper"]):
+    if truthy(v["secrets_back_to_paper"]):
         return "paper"
     live_now = host.get_fact(FindInFile, path=f"{v['base_config_dir']}/catalyst.env", pattern="^ALPACA_MODE=live$")
     return "live" if live_now else str(v["secrets_alpaca_mode"])

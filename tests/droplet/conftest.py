@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -61,11 +61,22 @@ def host_baseline(_droplet_machine: None) -> dict[str, str]:
     return host_network_snapshot(without_droplets=True)
 
 
-def _say(request: pytest.FixtureRequest, msg: str) -> None:
-    """Print past pytest's capture (the first image build takes a minute; show its progress)."""
+def _print(request: pytest.FixtureRequest, text: str) -> None:
+    """Print past pytest's capture (boots and tool runs take minutes; show their progress)."""
     capman = request.config.pluginmanager.getplugin("capturemanager")
     with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
-        print(f"\n[droplet] {msg}", flush=True)
+        print(text, flush=True)
+
+
+def _say(request: pytest.FixtureRequest, msg: str) -> None:
+    _print(request, f"\n[droplet] {msg}")
+
+
+@pytest.fixture(scope="module")
+def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Progress lines past pytest's capture, tagged with the test module: ``[provision] ...`` for test_provision."""
+    tag = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    return lambda msg: _print(request, f"[{tag}] {msg}")
 
 
 @pytest.fixture(scope="session")

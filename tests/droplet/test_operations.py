@@ -21,7 +21,6 @@ The tests share one fleet and run in order (each step builds on the last).
 
 from __future__ import annotations
 
-import contextlib
 import shlex
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,17 +32,6 @@ pytestmark = [pytest.mark.droplet, pytest.mark.timeout(1800)]
 
 ACK = "go_live_ack=" + ",".join(ACKS)
 LIVE_KEY_LINE = 'ALPACA_API_KEY="{}"'
-
-
-@pytest.fixture(scope="module")
-def say(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-
-    def _say(msg: str) -> None:
-        with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
-            print(f"[operations] {msg}", flush=True)
-
-    return _say
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,12 @@ from catalyst.config import Config, load_config
 from catalyst.cycle import Cycle, CycleOutcome
 from catalyst.store.repo import Store
 from catalyst.wiring import build_cycle
+from catalyst_sim.faults import parse_fault
 from catalyst_sim.healthchecks_server import HealthchecksServer
 from catalyst_sim.scenario import Scenario
 from catalyst_sim.server import RunningSim
 from catalyst_sim.world import World, WorldConfig
 
-ROOT = Path(__file__).resolve().parents[2]
 CATALYST = str(Path(sys.executable).parent / "catalyst")
 KEYS = {"paper": ("sim-paper-key", "sim-paper-secret"), "live": ("sim-live-key", "sim-live-secret")}
 HC_API_KEY = "test-hc-api-key"
@@ -48,6 +49,8 @@ def hc() -> Iterator[HealthchecksServer]:
 # On the seeded market the first entry cycle (open + 16 min, 2026-11-16) finds ZEPH breaking out as a mover;
 # PYRO breaks out too but stands under the strategy's 2% mover line, so the tests' world opens it 2.5% higher.
 TEST_MOVERS = [{"kind": "gap", "symbol": "PYRO", "date": "2026-11-16", "pct": 2.5}]
+ENTRY_MINUTE = 16  # minutes after the open: the first cycle with entries (2026-11-16 09:46: PYRO and ZEPH)
+FIRST_ENTRIES = {"PYRO", "ZEPH"}
 
 
 def movers_world(*extra_events: dict[str, Any]) -> World:
@@ -172,3 +175,28 @@ class Agent:
 @pytest.fixture
 def agent(tmp_path: Path, sim: RunningSim, db_url: str, hc: HealthchecksServer) -> Agent:
     return Agent(tmp_path, sim, db_url, hc)
+
+
+# ----------------------------------------------------------------------------- helpers of the fault tests
+def arm(agent: Agent, **spec: Any) -> None:
+    """An HTTP-level fault (the simulator's fault board)."""
+    agent.world.faults.arm(parse_fault(spec))
+
+
+def watch_requests(agent: Agent) -> None:
+    """A zero-latency fault on every request: the simulator's fault history then lists each request that
+    reached an account (method and path)."""
+    arm(agent, kind="latency", ms=0, count=None)
+
+
+def entered(out: CycleOutcome) -> list[str]:
+    """The symbols a cycle bought."""
+    return sorted(e.split(":")[0] for e in out.detail.get("entries") or [] if ": buy " in e)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +16,9 @@ from urllib.parse import urlsplit
 
 import click
 import pytest
+from tests.integration.conftest import CATALYST, watch_requests
 
 from catalyst.cli import main
-from catalyst_sim.faults import parse_fault
-
-CATALYST = str(Path(sys.executable).parent / "catalyst")
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -36,11 +33,6 @@ def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tupl
 def run(agent: Any, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     r: subprocess.CompletedProcess[str] = agent.cli(*args, timeout=timeout)
     return r
-
-
-def watch_requests(agent: Any) -> None:
-    """Every request that reaches an account is then listed in the simulator's fault history."""
-    agent.world.faults.arm(parse_fault({"kind": "latency", "ms": 0, "count": None}))
 
 
 # ----------------------------------------------------------------------------- help and exit codes

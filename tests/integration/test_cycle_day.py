@@ -6,23 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from catalyst.cycle import CycleOutcome
+from tests.integration.test_store import TRADER_REVIEW_TODAY
 
-TRADER_DAY_SQL = """
-SELECT 
-    s.symbol,
-    p.direction,
-    p.entry_price,
-    p.exit_price,
-    p.realized_pnl,
-    p.opened_at,
-    p.closed_at
-FROM positions p
-JOIN securities s ON s.security_id = p.security_id
-WHERE p.status = 'closed'
-AND DATE(p.opened_at) = CURRENT_DATE
-ORDER BY p.opened_at;
-"""
+from catalyst.cycle import CycleOutcome
 
 
 def _agree(agent: Any, out: CycleOutcome) -> None:
@@ -74,6 +60,6 @@ def test_the_traders_sql_returns_the_days_trades(agent: Any) -> None:
         store.conn.execute(f"UPDATE positions SET opened_at = opened_at + {shift}, closed_at = closed_at + {shift}")
         store.conn.commit()
     with psycopg.connect(str(agent.db_url)) as conn:
-        rows = conn.execute(TRADER_DAY_SQL).fetchall()
+        rows = conn.execute(TRADER_REVIEW_TODAY).fetchall()
     assert [r[0] for r in rows] == [c["symbol"] for c in sorted(closed, key=lambda c: c["opened_at"])]
     assert sum((r[4] for r in rows), Decimal(0)) == sum((c["realized_pnl"] for c in closed), Decimal(0))

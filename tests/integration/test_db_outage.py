@@ -14,10 +14,9 @@ from collections import Counter
 from typing import Any
 
 import psycopg
+from tests.integration.conftest import ENTRY_MINUTE
 
 from catalyst_sim.faults import parse_fault
-
-ENTRY_MINUTE = 16
 
 
 def broker_orders(agent: Any) -> dict[str, Any]:

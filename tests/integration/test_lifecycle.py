@@ -63,6 +63,7 @@ from typing import Any
 import pytest
 from tests.integration.conftest import CHECKS, HC_API_KEY, KEYS, Agent
 from tests.pg import PgCluster
+from tests.unit.test_gates import ACK_LABELS
 
 from catalyst import demo
 from catalyst.connect import lite_broker
@@ -89,13 +90,6 @@ pytestmark = pytest.mark.slow
 
 PAPER_STEP = demo.CYCLE_MINUTES  # 5: the demo's cadence, and the cadence uptime expects
 LIVE_STEP = 30  # live sessions: coarse (the flattening cycle 5 minutes before the close is added)
-ACK_LABELS = {
-    "strategy_understood": "strategy understood completely",
-    "emergency_procedure_known": "emergency stop procedure known",
-    "can_monitor_market_hours": "can monitor during market hours",
-    "comfortable_with_risk_parameters": "comfortable with risk parameters",
-    "reviewed_all_paper_trades": "reviewed all paper trades",
-}
 ALL_ACKS = [arg for item in ACK_ITEMS for arg in ("--ack", item)]
 _names = itertools.count(1)
 

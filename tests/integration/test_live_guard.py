@@ -9,16 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
-from catalyst_sim.faults import parse_fault
+from tests.integration.conftest import watch_requests
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def watch_requests(agent: Any) -> None:
-    """A zero-latency fault on every request: the simulator's fault history then lists each request that
-    reached an account (method and path), so a test can prove that nothing but reads arrived."""
-    agent.world.faults.arm(parse_fault({"kind": "latency", "ms": 0, "count": None}))
 
 
 def writes(agent: Any) -> list[dict[str, Any]]:

@@ -15,22 +15,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from tests.integration.conftest import CATALYST, ENTRY_MINUTE, FIRST_ENTRIES, arm, entered, wait_for
 
 from catalyst.wiring import build_cycle
-from catalyst_sim.faults import parse_fault
-
-CATALYST = str(Path(sys.executable).parent / "catalyst")
-ENTRY_MINUTE = 16  # minutes after the open: the first cycle with entries on the seeded world
-FIRST_ENTRIES = {"ZEPH", "PYRO"}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -104,10 +98,6 @@ def assert_broker_and_db_agree(agent: Any, *, settled: bool = True) -> None:
     assert recorded == held
 
 
-def arm(agent: Any, **spec: Any) -> None:
-    agent.world.faults.arm(parse_fault(spec))
-
-
 def arm_engine(agent: Any, **spec: Any) -> None:
     r = httpx.post(f"{agent.sim.base_url}/_sim/faults", json=spec, timeout=5)
     assert r.status_code == 200, r.text
@@ -129,10 +119,6 @@ def posts(agent: Any) -> int:
 
 def top_level_orders(agent: Any) -> int:
     return sum(1 for o in broker_orders(agent) if o["parent"] is None)
-
-
-def entered(out: Any) -> list[str]:
-    return sorted(e.split(":")[0] for e in out.detail.get("entries", []) if ": buy " in e)
 
 
 # ----------------------------------------------------------------------------- the baseline
@@ -231,14 +217,6 @@ def test_accepted_but_unresolved_by_the_adapter_is_reconciled_from_the_order_lis
 
 
 # ----------------------------------------------------------------------------- the agent dies
-def _wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_sigkill_mid_submit_the_next_cycle_finds_the_order_by_client_id(agent: Any) -> None:
     agent.to_open(ENTRY_MINUTE)
     arm(agent, kind="latency", ms=3000, count=1, match="POST /v2/orders")
@@ -246,7 +224,7 @@ def test_sigkill_mid_submit_the_next_cycle_finds_the_order_by_client_id(agent: A
     proc = subprocess.Popen([CATALYST, "cycle"], env=agent.env, cwd=agent.root, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        _wait_for(lambda: posts(agent) >= 2 or proc.poll() is not None, 60, "the entry POST")
+        wait_for(lambda: posts(agent) >= 2 or proc.poll() is not None, 60, "the entry POST")
         assert proc.poll() is None, proc.communicate()
         os.kill(proc.pid, signal.SIGKILL)
         assert proc.wait(10) == -signal.SIGKILL
@@ -260,7 +238,7 @@ def test_sigkill_mid_submit_the_next_cycle_finds_the_order_by_client_id(agent: A
     assert len(intents) == 1, "the intent was written before the submit, and the agent died in the submit"
     coid = intents[0]["client_order_id"]
     # the request was in flight: the broker processes it after the latency, with nobody left to hear it
-    _wait_for(lambda: any(o["coid"] == coid for o in broker_orders(agent)), 10, "the broker to accept it")
+    wait_for(lambda: any(o["coid"] == coid for o in broker_orders(agent)), 10, "the broker to accept it")
 
     agent.advance(1)
     out = agent.cycle()

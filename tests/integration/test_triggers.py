@@ -13,15 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.integration.conftest import ENTRY_MINUTE, movers_world
 
 from catalyst.halt import flag_path, read_halt
 from catalyst.wiring import build_cycle
 from catalyst_sim.faults import parse_fault
 from catalyst_sim.scenario import load_scenario
 from catalyst_sim.world import NY, World
-from conftest import movers_world
 
-ENTRY_MINUTE = 16  # the first cycle with entries on the seeded world (ZEPH and PYRO)
 MONDAY_AFTERNOON = datetime(2026, 11, 23, 15, 0, tzinfo=NY)  # the day before ACME's 8% gap down
 
 

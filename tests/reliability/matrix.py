@@ -35,12 +35,9 @@ from tests.integration.conftest import CHECKS, Agent
 
 from catalyst.cycle import CycleOutcome
 from catalyst.phases import load_phase_table
-from catalyst_sim.faults import parse_fault
 
 MODE = "live"
 PHASE = "conservative"
-ENTRY_MINUTE = 16  # the first cycle with entries on the seeded world (2026-11-16 09:46: PYRO and ZEPH)
-FIRST_ENTRIES = {"PYRO", "ZEPH"}
 
 # Table order and wording. Test ids follow the keys.
 ROWS: dict[str, str] = {
@@ -107,11 +104,6 @@ class FaultTable:
 
 
 # ----------------------------------------------------------------------------- broker helpers
-def arm(agent: Agent, **spec: Any) -> None:
-    """An HTTP-level fault (the simulator's fault board)."""
-    agent.world.faults.arm(parse_fault(spec))
-
-
 def arm_engine(agent: Agent, **spec: Any) -> None:
     """A matching-engine fault (reject, partial_fill), through the admin API."""
     r = httpx.post(f"{agent.sim.base_url}/_sim/faults", json={"account": MODE, **spec}, timeout=5)
@@ -140,10 +132,6 @@ def ours(order: Any) -> bool:
     return order.client_order_id.startswith("cat-") or (
         order.parent is not None and order.parent.client_order_id.startswith("cat-")
     )
-
-
-def entered(out: CycleOutcome) -> list[str]:
-    return sorted(e.split(":")[0] for e in out.detail.get("entries") or [] if ": buy " in e)
 
 
 def db_rows(agent: Agent, sql: str, *args: Any) -> list[dict[str, Any]]:

@@ -21,16 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.conftest import CATALYST
+from tests.integration.conftest import CATALYST, ENTRY_MINUTE, FIRST_ENTRIES, arm, entered, wait_for, watch_requests
 from tests.reliability.matrix import (
-    ENTRY_MINUTE,
-    FIRST_ENTRIES,
     MODE,
-    arm,
     arm_engine,
     broker_orders,
     db_rows,
-    entered,
     fail_bodies,
     fired,
     full_volume,
@@ -42,14 +38,6 @@ from catalyst.wiring import build_cycle
 from catalyst_sim.world import NY
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def top_level_entries(agent: Any) -> list[Any]:
@@ -769,7 +757,7 @@ def test_live_keys_with_the_paper_url(live: Any, matrix: Any) -> None:
     live.write_config(mode=MODE, account="paper", keys=MODE)
     probe = matrix("live_keys_paper_url")
     live.to_open(ENTRY_MINUTE)
-    arm(live, kind="latency", ms=0, count=None)  # the fault history then lists every request that arrived
+    watch_requests(live)  # the fault history then lists every request that arrived
     refused = 0
     for _ in range(3):
         out = probe.cycle()

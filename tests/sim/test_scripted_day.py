@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -100,16 +102,16 @@ def test_a_bracket_through_a_whole_day(tc: TradingClient, admin: Any, world: Wor
 
 
 # ------------------------------------------------------------------------------- scenarios
-def _scenario_sim(make_world: Any, name: str, at: datetime) -> tuple[World, RunningSim, TradingClient]:
+@contextmanager
+def _scenario_sim(make_world: Any, name: str, at: datetime) -> Iterator[tuple[World, RunningSim, TradingClient]]:
     world = make_world(name)
     world.advance_to(at)
-    sim = RunningSim(world).start()
-    return world, sim, TradingClient("sim-paper-key", "sim-paper-secret", url_override=sim.url("paper"))
+    with RunningSim(world) as sim:
+        yield world, sim, TradingClient("sim-paper-key", "sim-paper-secret", url_override=sim.url("paper"))
 
 
 def test_gap_down_stop_fills_at_the_gapped_open(make_world: Any) -> None:
-    world, sim, tc = _scenario_sim(make_world, "gap-down-stop", datetime(2026, 11, 23, 15, 30, tzinfo=NY))
-    try:
+    with _scenario_sim(make_world, "gap-down-stop", datetime(2026, 11, 23, 15, 30, tzinfo=NY)) as (world, _, tc):
         tc.submit_order(MarketOrderRequest(symbol="ACME", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY))
         monday = world.market.minute_bars("ACME", date(2026, 11, 23))
         stop = round(min(b.l for b in monday) * 0.99, 2)  # under Monday's whole range
@@ -122,13 +124,10 @@ def test_gap_down_stop_fills_at_the_gapped_open(make_world: Any) -> None:
         assert got.status == OrderStatus.FILLED
         assert float(got.filled_avg_price) == round(tuesday_open * (1 - SLIP), 2) < stop  # worse than the stop
         assert got.filled_at == datetime(2026, 11, 24, 9, 31, tzinfo=NY)
-    finally:
-        sim.stop()
 
 
 def test_gap_up_opens_above_the_close_and_a_buy_stop_pays_it(make_world: Any) -> None:
-    world, sim, tc = _scenario_sim(make_world, "gap-up", datetime(2026, 11, 23, 17, 0, tzinfo=NY))
-    try:
+    with _scenario_sim(make_world, "gap-up", datetime(2026, 11, 23, 17, 0, tzinfo=NY)) as (world, sim, tc):
         close = world.market.last_price("BOLT", world.now)
         order = tc.submit_order(StopOrderRequest(symbol="BOLT", qty=10, side=OrderSide.BUY,
                                                  time_in_force=TimeInForce.GTC, stop_price=round(close * 1.02, 2)))
@@ -141,13 +140,10 @@ def test_gap_up_opens_above_the_close_and_a_buy_stop_pays_it(make_world: Any) ->
         got = tc.get_order_by_id(order.id)
         assert got.status == OrderStatus.FILLED
         assert float(got.filled_avg_price) == round(bars[1].open * (1 + SLIP), 2) > close * 1.02
-    finally:
-        sim.stop()
 
 
 def test_target_hit_takes_profit_and_cancels_the_stop(make_world: Any) -> None:
-    world, sim, tc = _scenario_sim(make_world, "target-hit", datetime(2026, 11, 25, 9, 45, tzinfo=NY))
-    try:
+    with _scenario_sim(make_world, "target-hit", datetime(2026, 11, 25, 9, 45, tzinfo=NY)) as (world, _, tc):
         last = world.market.last_price("CRUX", world.now)
         order = tc.submit_order(MarketOrderRequest(
             symbol="CRUX", qty=8, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, order_class=OrderClass.BRACKET,
@@ -161,13 +157,10 @@ def test_target_hit_takes_profit_and_cancels_the_stop(make_world: Any) -> None:
         assert take.filled_at is not None
         assert datetime(2026, 11, 25, 10, 0, tzinfo=NY) < take.filled_at <= datetime(2026, 11, 25, 11, 5, tzinfo=NY)
         assert tc.get_all_positions() == []
-    finally:
-        sim.stop()
 
 
 def test_halt_holds_orders_until_trading_resumes(make_world: Any) -> None:
-    world, sim, tc = _scenario_sim(make_world, "halt", datetime(2026, 11, 24, 10, 20, tzinfo=NY))
-    try:
+    with _scenario_sim(make_world, "halt", datetime(2026, 11, 24, 10, 20, tzinfo=NY)) as (world, _, tc):
         order = tc.submit_order(MarketOrderRequest(symbol="DYNO", qty=10, side=OrderSide.BUY,
                                                    time_in_force=TimeInForce.DAY))
         assert order.status == OrderStatus.NEW  # halted: no fill on arrival
@@ -179,13 +172,10 @@ def test_halt_holds_orders_until_trading_resumes(make_world: Any) -> None:
         assert resumed is not None and got.status == OrderStatus.FILLED
         assert float(got.filled_avg_price) == round(resumed.o * (1 + SLIP), 2)
         assert got.filled_at == datetime(2026, 11, 24, 10, 46, tzinfo=NY)
-    finally:
-        sim.stop()
 
 
 def test_flat_day_triggers_nothing(make_world: Any) -> None:
-    world, sim, tc = _scenario_sim(make_world, "flat-day", datetime(2026, 11, 23, 9, 31, tzinfo=NY))
-    try:
+    with _scenario_sim(make_world, "flat-day", datetime(2026, 11, 23, 9, 31, tzinfo=NY)) as (world, _, tc):
         last = world.market.last_price("ACME", world.now)
         order = tc.submit_order(MarketOrderRequest(
             symbol="ACME", qty=5, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, order_class=OrderClass.BRACKET,
@@ -197,5 +187,3 @@ def test_flat_day_triggers_nothing(make_world: Any) -> None:
         legs = tc.get_order_by_id(order.id).legs or []
         assert {leg.status for leg in legs} == {OrderStatus.EXPIRED}  # day legs expire at the close
         assert int(tc.get_open_position("ACME").qty) == 5
-    finally:
-        sim.stop()

@@ -105,7 +105,6 @@ class AlpacaBroker:
         self.attempts = attempts
         self.max_wait = max_wait
         self._sleep = sleep
-        self.retries = 0  # how many retries this adapter made (cycle telemetry)
 
     # ------------------------------------------------------------------ plumbing
     def _wait(self, state: RetryCallState) -> float:
@@ -125,7 +124,6 @@ class AlpacaBroker:
                 raise translate(exc, what) from None
 
         def before_sleep(state: RetryCallState) -> None:
-            self.retries += 1
             exc = state.outcome.exception() if state.outcome else None
             log.warning("retrying %s after: %s", what, exc)
 
@@ -230,7 +228,6 @@ class AlpacaBroker:
             found = self.order_by_client_id(client_order_id)
             if found is not None:
                 return found
-            self.retries += 1
             wait = max(err.retry_after or 0.0, min(self.max_wait, 0.1 * 2**attempt))
             self._sleep(wait)
         assert last is not None

@@ -94,9 +94,6 @@ class LiteBroker:
         data = self._request("GET", "/orders", {"status": status, "nested": str(nested).lower(), "limit": limit})
         return [OrderInfo.from_json(o) for o in data]
 
-    def cancel_all_orders(self) -> int:
-        return len(self._request("DELETE", "/orders") or [])
-
     def close_all_positions(self, cancel_orders: bool = True) -> list[CloseResult]:
         data = self._request("DELETE", "/positions", {"cancel_orders": str(cancel_orders).lower()}) or []
         out = []

@@ -7,6 +7,7 @@ read commands) parses the JSON it receives. One parser, so both agree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,6 @@ OPEN_ORDER_STATUSES = frozenset(
     {"new", "partially_filled", "accepted", "pending_new", "held", "accepted_for_bidding", "pending_cancel",
      "pending_replace", "calculated", "suspended"}
 )
-FINAL_ORDER_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "done_for_day", "stopped"})
 
 
 def _f(value: Any) -> float | None:
@@ -208,3 +208,13 @@ class BrokerError(Exception):
 
 class OrderRejected(BrokerError):
     """The broker refused the order for good (buying power, invalid, blocked)."""
+
+
+def stop_prices(orders: Sequence[OrderInfo]) -> dict[str, float]:
+    """Symbol -> the highest working sell-stop price protecting it (the cycle and `catalyst positions`)."""
+    out: dict[str, float] = {}
+    for o in orders:
+        for x in o.walk():
+            if x.side == "sell" and x.is_stop and x.is_open and x.stop_price:
+                out[x.symbol] = max(out.get(x.symbol, 0.0), x.stop_price)
+    return out

@@ -20,6 +20,7 @@ from typing import Any, Final
 from uuid import UUID
 
 import psycopg
+from psycopg.abc import Params
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 
@@ -79,12 +80,59 @@ def _check_states(states: Iterable[str]) -> list[str]:
     return wanted
 
 
-_ORDER_COLUMNS: Final = """
-    o.order_id, o.client_order_id, o.broker_order_id, o.position_id, o.parent_client_order_id,
-    o.security_id, s.symbol, o.side, o.order_type, o.order_class, o.qty, o.limit_price, o.stop_price,
-    o.take_profit, o.time_in_force, o.intent, o.status, o.filled_qty, o.filled_avg_price,
-    o.submit_attempts, o.last_error, o.mode, o.created_at, o.submitted_at, o.updated_at, o.broker_time
+_ORDER_SELECT: Final = """
+    SELECT o.order_id, o.client_order_id, o.broker_order_id, o.position_id, o.parent_client_order_id,
+           o.security_id, s.symbol, o.side, o.order_type, o.order_class, o.qty, o.limit_price,
+           o.stop_price, o.take_profit, o.time_in_force, o.intent, o.status, o.filled_qty,
+           o.filled_avg_price, o.submit_attempts, o.last_error, o.mode, o.created_at, o.submitted_at,
+           o.updated_at, o.broker_time
+      FROM orders o JOIN securities s ON s.security_id = o.security_id
 """
+
+_POSITION_SELECT: Final = """
+    SELECT p.position_id, p.security_id, s.symbol, p.direction, p.qty, p.entry_price, p.exit_price,
+           p.stop_price, p.target_price, p.initial_risk, p.realized_pnl, p.status, p.opened_at,
+           p.closed_at, p.exit_reason, p.mode, p.phase, p.entry_client_order_id, p.created_at,
+           p.updated_at
+      FROM positions p JOIN securities s ON s.security_id = p.security_id
+"""
+
+
+def _one(cur: psycopg.Cursor[DictRow]) -> Row:
+    row = cur.fetchone()
+    if row is None:  # pragma: no cover - RETURNING always yields a row here
+        raise RuntimeError("statement returned no row")
+    return row
+
+
+def _security_id(
+    cur: psycopg.Cursor[DictRow], symbol: str, name: str | None = None, exchange: str | None = None
+) -> int:
+    """The security_id for ``symbol`` (upper-cased), created if needed, in the caller's transaction."""
+    sym = symbol.strip().upper()
+    if not sym:
+        raise ValueError("symbol must not be empty")
+    cur.execute(
+        """
+        INSERT INTO securities (symbol, name, exchange) VALUES (%s, %s, %s)
+        ON CONFLICT (symbol) DO UPDATE
+            SET name = COALESCE(EXCLUDED.name, securities.name),
+                exchange = COALESCE(EXCLUDED.exchange, securities.exchange)
+        RETURNING security_id
+        """,
+        (sym, name, exchange),
+    )
+    return int(_one(cur)["security_id"])
+
+
+def _order_row(cur: psycopg.Cursor[DictRow], client_order_id: str) -> Row | None:
+    cur.execute(_ORDER_SELECT + " WHERE o.client_order_id = %s", (client_order_id,))
+    return cur.fetchone()
+
+
+def _position_row(cur: psycopg.Cursor[DictRow], position_id: int) -> Row | None:
+    cur.execute(_POSITION_SELECT + " WHERE p.position_id = %s", (position_id,))
+    return cur.fetchone()
 
 
 class Store:
@@ -135,31 +183,46 @@ class Store:
             text = _sanitize(_error_text(exc), self._url) if self._url else _error_text(exc)
             raise StoreUnavailable(f"lost {where}: {text}") from None
 
-    def _one(self, cur: psycopg.Cursor[DictRow]) -> Row:
-        row = cur.fetchone()
-        if row is None:  # pragma: no cover - RETURNING always yields a row here
-            raise RuntimeError("statement returned no row")
-        return row
+    def _fetch_one(self, query: str, params: Params | None = None) -> Row | None:
+        """Run one statement in its own transaction; its first row, or None."""
+        with self._tx() as cur:
+            cur.execute(query, params)
+            return cur.fetchone()
+
+    def _fetch_all(self, query: str, params: Params | None = None) -> list[Row]:
+        """Run one statement in its own transaction; all its rows."""
+        with self._tx() as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+
+    def _fetch_row(self, query: str, params: Params | None = None) -> Row:
+        """Run one statement that always yields a row (an INSERT ... RETURNING, an aggregate); that row."""
+        with self._tx() as cur:
+            cur.execute(query, params)
+            return _one(cur)
+
+    def _changed_order(self, query: str, params: Params | None = None) -> Row | None:
+        """Run a write ending in ``RETURNING client_order_id``; the order's full row, read in the same
+        transaction, or None if no order matched."""
+        with self._tx() as cur:
+            cur.execute(query, params)
+            hit = cur.fetchone()
+            return _order_row(cur, hit["client_order_id"]) if hit is not None else None
+
+    def _changed_position(self, query: str, params: Params | None = None) -> Row | None:
+        """Run a write ending in ``RETURNING position_id``; the position's full row, read in the same
+        transaction, or None if no position matched."""
+        with self._tx() as cur:
+            cur.execute(query, params)
+            hit = cur.fetchone()
+            return _position_row(cur, hit["position_id"]) if hit is not None else None
 
     # ------------------------------------------------------------------ securities
 
     def ensure_security(self, symbol: str, *, name: str | None = None, exchange: str | None = None) -> int:
         """Return the security_id for ``symbol`` (upper-cased), creating the row if needed."""
-        sym = symbol.strip().upper()
-        if not sym:
-            raise ValueError("symbol must not be empty")
         with self._tx() as cur:
-            cur.execute(
-                """
-                INSERT INTO securities (symbol, name, exchange) VALUES (%s, %s, %s)
-                ON CONFLICT (symbol) DO UPDATE
-                    SET name = COALESCE(EXCLUDED.name, securities.name),
-                        exchange = COALESCE(EXCLUDED.exchange, securities.exchange)
-                RETURNING security_id
-                """,
-                (sym, name, exchange),
-            )
-            return int(self._one(cur)["security_id"])
+            return _security_id(cur, symbol, name, exchange)
 
     # ------------------------------------------------------------------ orders
 
@@ -183,24 +246,23 @@ class Store:
         broker_time: datetime | None = None,
     ) -> Row:
         """Write the order with status 'intent' BEFORE it is submitted. Raises :class:`DuplicateOrder`."""
-        security_id = self.ensure_security(symbol)
         try:
             with self._tx() as cur:
+                security_id = _security_id(cur, symbol)
                 cur.execute(
                     """
                     INSERT INTO orders (client_order_id, position_id, parent_client_order_id, security_id,
                         side, order_type, order_class, qty, limit_price, stop_price, take_profit,
                         time_in_force, intent, status, mode, broker_time)
                     VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'intent', %s, %s)
-                    RETURNING order_id
                     """,
                     (client_order_id, position_id, parent_client_order_id, security_id, side, order_type,
                      order_class or "simple", _dec(qty), _dec(limit_price), _dec(stop_price),
                      _dec(take_profit), time_in_force, intent, mode, broker_time),
                 )  # fmt: skip
+                row = _order_row(cur, client_order_id)
         except psycopg.errors.UniqueViolation:
             raise DuplicateOrder(f"client_order_id {client_order_id!r} is already recorded") from None
-        row = self.get_order(client_order_id)
         assert row is not None
         return row
 
@@ -229,8 +291,8 @@ class Store:
     ) -> Row:
         """Insert-or-update an order first seen at the broker (e.g. a bracket leg found while reconciling)."""
         _check_states([status])
-        security_id = self.ensure_security(symbol)
         with self._tx() as cur:
+            security_id = _security_id(cur, symbol)
             cur.execute(
                 """
                 INSERT INTO orders (client_order_id, broker_order_id, position_id, parent_client_order_id,
@@ -250,7 +312,7 @@ class Store:
                  _dec(take_profit), time_in_force, intent, status, _dec(filled_qty), _dec(filled_avg_price),
                  mode, submitted_at),
             )  # fmt: skip
-        row = self.get_order(client_order_id)
+            row = _order_row(cur, client_order_id)
         assert row is not None
         return row
 
@@ -259,40 +321,34 @@ class Store:
     ) -> Row | None:
         """The broker answered (or we sent it): record its id and status, count the attempt."""
         _check_states([status])
-        with self._tx() as cur:
-            cur.execute(
-                """
-                UPDATE orders
-                   SET broker_order_id = COALESCE(%s, broker_order_id),
-                       status = %s,
-                       submit_attempts = submit_attempts + 1,
-                       submitted_at = COALESCE(submitted_at, now()),
-                       last_error = NULL,
-                       updated_at = now()
-                 WHERE client_order_id = %s
-                RETURNING client_order_id
-                """,
-                (broker_order_id, status, client_order_id),
-            )
-            found = cur.fetchone() is not None
-        return self.get_order(client_order_id) if found else None
+        return self._changed_order(
+            """
+            UPDATE orders
+               SET broker_order_id = COALESCE(%s, broker_order_id),
+                   status = %s,
+                   submit_attempts = submit_attempts + 1,
+                   submitted_at = COALESCE(submitted_at, now()),
+                   last_error = NULL,
+                   updated_at = now()
+             WHERE client_order_id = %s
+            RETURNING client_order_id
+            """,
+            (broker_order_id, status, client_order_id),
+        )
 
     def mark_order_failed(self, client_order_id: str, error: str, *, status: str = "unknown") -> Row | None:
         """A submit attempt failed. Use 'unknown' when the outcome is unclear (look it up by client id,
         never re-submit blindly) and 'failed'/'rejected' when the broker definitely has no order."""
         _check_states([status])
-        with self._tx() as cur:
-            cur.execute(
-                """
-                UPDATE orders
-                   SET status = %s, last_error = %s, submit_attempts = submit_attempts + 1, updated_at = now()
-                 WHERE client_order_id = %s
-                RETURNING client_order_id
-                """,
-                (status, error, client_order_id),
-            )
-            found = cur.fetchone() is not None
-        return self.get_order(client_order_id) if found else None
+        return self._changed_order(
+            """
+            UPDATE orders
+               SET status = %s, last_error = %s, submit_attempts = submit_attempts + 1, updated_at = now()
+             WHERE client_order_id = %s
+            RETURNING client_order_id
+            """,
+            (status, error, client_order_id),
+        )
 
     def update_order_from_broker(
         self,
@@ -304,66 +360,36 @@ class Store:
     ) -> Row | None:
         """Apply the broker's view of an order (the broker is authoritative). None if the id is unknown."""
         _check_states([status])
-        with self._tx() as cur:
-            cur.execute(
-                """
-                UPDATE orders
-                   SET status = %s,
-                       filled_qty = COALESCE(%s, filled_qty),
-                       filled_avg_price = COALESCE(%s, filled_avg_price),
-                       broker_order_id = COALESCE(%s, broker_order_id),
-                       submitted_at = COALESCE(submitted_at, now()),
-                       updated_at = now()
-                 WHERE client_order_id = %s
-                RETURNING client_order_id
-                """,
-                (status, _dec(filled_qty), _dec(filled_avg_price), broker_order_id, client_order_id),
-            )
-            found = cur.fetchone() is not None
-        return self.get_order(client_order_id) if found else None
+        return self._changed_order(
+            """
+            UPDATE orders
+               SET status = %s,
+                   filled_qty = COALESCE(%s, filled_qty),
+                   filled_avg_price = COALESCE(%s, filled_avg_price),
+                   broker_order_id = COALESCE(%s, broker_order_id),
+                   submitted_at = COALESCE(submitted_at, now()),
+                   updated_at = now()
+             WHERE client_order_id = %s
+            RETURNING client_order_id
+            """,
+            (status, _dec(filled_qty), _dec(filled_avg_price), broker_order_id, client_order_id),
+        )
 
     def get_order(self, client_order_id: str) -> Row | None:
         with self._tx() as cur:
-            cur.execute(
-                "SELECT"
-                + _ORDER_COLUMNS
-                + """
-                  FROM orders o JOIN securities s ON s.security_id = o.security_id
-                 WHERE o.client_order_id = %s
-                """,
-                (client_order_id,),
-            )
-            return cur.fetchone()
+            return _order_row(cur, client_order_id)
 
     def orders_in_states(self, states: Iterable[str], *, mode: str | None = None) -> list[Row]:
         """Orders whose status is one of ``states`` (oldest first)."""
         wanted = _check_states(states)
-        with self._tx() as cur:
-            cur.execute(
-                "SELECT"
-                + _ORDER_COLUMNS
-                + """
-                  FROM orders o JOIN securities s ON s.security_id = o.security_id
-                 WHERE o.status = ANY(%s) AND (%s::text IS NULL OR o.mode = %s)
-                 ORDER BY o.created_at, o.order_id
-                """,
-                (wanted, mode, mode),
-            )
-            return cur.fetchall()
-
-    def orders_for_position(self, position_id: int) -> list[Row]:
-        with self._tx() as cur:
-            cur.execute(
-                "SELECT"
-                + _ORDER_COLUMNS
-                + """
-                  FROM orders o JOIN securities s ON s.security_id = o.security_id
-                 WHERE o.position_id = %s
-                 ORDER BY o.created_at, o.order_id
-                """,
-                (position_id,),
-            )
-            return cur.fetchall()
+        return self._fetch_all(
+            _ORDER_SELECT
+            + """
+             WHERE o.status = ANY(%s) AND (%s::text IS NULL OR o.mode = %s)
+             ORDER BY o.created_at, o.order_id
+            """,
+            (wanted, mode, mode),
+        )
 
     # ------------------------------------------------------------------ positions
 
@@ -386,8 +412,8 @@ class Store:
         opened_at, which defaults to now). initial_risk = qty * |entry - stop| when both are known."""
         if status not in ("pending", "open"):
             raise ValueError("a new position is 'pending' or 'open'")
-        security_id = self.ensure_security(symbol)
         with self._tx() as cur:
+            security_id = _security_id(cur, symbol)
             cur.execute(
                 """
                 INSERT INTO positions (security_id, direction, qty, entry_price, stop_price, target_price,
@@ -402,8 +428,7 @@ class Store:
                  "stop": _dec(stop_price), "target": _dec(target_price), "status": status,
                  "opened_at": opened_at, "mode": mode, "phase": phase, "coid": entry_client_order_id},
             )  # fmt: skip
-            position_id = int(self._one(cur)["position_id"])
-        row = self.get_position(position_id)
+            row = _position_row(cur, int(_one(cur)["position_id"]))
         assert row is not None
         return row
 
@@ -416,40 +441,34 @@ class Store:
         qty: Number | None = None,
     ) -> Row | None:
         """A pending position's entry filled: set the fill price/time (and qty if partially filled)."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                UPDATE positions
-                   SET status = 'open',
-                       entry_price = %(entry)s,
-                       qty = COALESCE(%(qty)s, qty),
-                       opened_at = COALESCE(%(opened_at)s, opened_at, now()),
-                       initial_risk = COALESCE(%(qty)s, qty) * abs(%(entry)s::numeric - stop_price),
-                       updated_at = now()
-                 WHERE position_id = %(pid)s AND status = 'pending'
-                RETURNING position_id
-                """,
-                {"entry": _dec(entry_price), "qty": _dec(qty), "opened_at": opened_at, "pid": position_id},
-            )
-            found = cur.fetchone() is not None
-        return self.get_position(position_id) if found else None
+        return self._changed_position(
+            """
+            UPDATE positions
+               SET status = 'open',
+                   entry_price = %(entry)s,
+                   qty = COALESCE(%(qty)s, qty),
+                   opened_at = COALESCE(%(opened_at)s, opened_at, now()),
+                   initial_risk = COALESCE(%(qty)s, qty) * abs(%(entry)s::numeric - stop_price),
+                   updated_at = now()
+             WHERE position_id = %(pid)s AND status = 'pending'
+            RETURNING position_id
+            """,
+            {"entry": _dec(entry_price), "qty": _dec(qty), "opened_at": opened_at, "pid": position_id},
+        )
 
     def update_position_stop(
         self, position_id: int, stop_price: Number, *, target_price: Number | None = None
     ) -> Row | None:
         """Move/set the stop (and optionally the target) of a position that is not closed."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                UPDATE positions
-                   SET stop_price = %s, target_price = COALESCE(%s, target_price), updated_at = now()
-                 WHERE position_id = %s AND status <> 'closed'
-                RETURNING position_id
-                """,
-                (_dec(stop_price), _dec(target_price), position_id),
-            )
-            found = cur.fetchone() is not None
-        return self.get_position(position_id) if found else None
+        return self._changed_position(
+            """
+            UPDATE positions
+               SET stop_price = %s, target_price = COALESCE(%s, target_price), updated_at = now()
+             WHERE position_id = %s AND status <> 'closed'
+            RETURNING position_id
+            """,
+            (_dec(stop_price), _dec(target_price), position_id),
+        )
 
     def close_position(
         self,
@@ -461,72 +480,54 @@ class Store:
     ) -> Row | None:
         """Close an open position. ``realized_pnl=None`` computes it from direction, entry, exit and qty;
         ``closed_at=None`` means now. Returns None if the position is unknown, pending or already closed."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                UPDATE positions
-                   SET status = 'closed',
-                       exit_price = %(exit)s,
-                       realized_pnl = COALESCE(%(pnl)s::numeric, CASE direction
-                           WHEN 'long' THEN (%(exit)s::numeric - entry_price) * qty
-                           ELSE (entry_price - %(exit)s::numeric) * qty END),
-                       closed_at = COALESCE(%(closed_at)s, now()),
-                       exit_reason = %(reason)s,
-                       updated_at = now()
-                 WHERE position_id = %(pid)s AND status = 'open'
-                RETURNING position_id
-                """,
-                {"exit": _dec(exit_price), "pnl": _dec(realized_pnl), "closed_at": closed_at,
-                 "reason": exit_reason, "pid": position_id},
-            )  # fmt: skip
-            found = cur.fetchone() is not None
-        return self.get_position(position_id) if found else None
-
-    _POSITION_SELECT: Final = """
-        SELECT p.position_id, p.security_id, s.symbol, p.direction, p.qty, p.entry_price, p.exit_price,
-               p.stop_price, p.target_price, p.initial_risk, p.realized_pnl, p.status, p.opened_at,
-               p.closed_at, p.exit_reason, p.mode, p.phase, p.entry_client_order_id, p.created_at,
-               p.updated_at
-          FROM positions p JOIN securities s ON s.security_id = p.security_id
-    """
+        return self._changed_position(
+            """
+            UPDATE positions
+               SET status = 'closed',
+                   exit_price = %(exit)s,
+                   realized_pnl = COALESCE(%(pnl)s::numeric, CASE direction
+                       WHEN 'long' THEN (%(exit)s::numeric - entry_price) * qty
+                       ELSE (entry_price - %(exit)s::numeric) * qty END),
+                   closed_at = COALESCE(%(closed_at)s, now()),
+                   exit_reason = %(reason)s,
+                   updated_at = now()
+             WHERE position_id = %(pid)s AND status = 'open'
+            RETURNING position_id
+            """,
+            {"exit": _dec(exit_price), "pnl": _dec(realized_pnl), "closed_at": closed_at,
+             "reason": exit_reason, "pid": position_id},
+        )  # fmt: skip
 
     def get_position(self, position_id: int) -> Row | None:
         with self._tx() as cur:
-            cur.execute(self._POSITION_SELECT + " WHERE p.position_id = %s", (position_id,))
-            return cur.fetchone()
+            return _position_row(cur, position_id)
 
     def position_for_entry_order(self, client_order_id: str) -> Row | None:
-        with self._tx() as cur:
-            cur.execute(self._POSITION_SELECT + " WHERE p.entry_client_order_id = %s", (client_order_id,))
-            return cur.fetchone()
+        return self._fetch_one(_POSITION_SELECT + " WHERE p.entry_client_order_id = %s", (client_order_id,))
 
     def open_positions(self, *, mode: str | None = None, include_pending: bool = False) -> list[Row]:
         """Positions with status 'open' (and 'pending' if asked), oldest first."""
         states = ["open", "pending"] if include_pending else ["open"]
-        with self._tx() as cur:
-            cur.execute(
-                self._POSITION_SELECT
-                + " WHERE p.status = ANY(%s) AND (%s::text IS NULL OR p.mode = %s)"
-                + " ORDER BY p.opened_at NULLS LAST, p.position_id",
-                (states, mode, mode),
-            )
-            return cur.fetchall()
+        return self._fetch_all(
+            _POSITION_SELECT
+            + " WHERE p.status = ANY(%s) AND (%s::text IS NULL OR p.mode = %s)"
+            + " ORDER BY p.opened_at NULLS LAST, p.position_id",
+            (states, mode, mode),
+        )
 
     def closed_positions(
         self, *, since: datetime | None = None, until: datetime | None = None, mode: str | None = None
     ) -> list[Row]:
         """Closed positions with closed_at in [since, until), oldest close first."""
-        with self._tx() as cur:
-            cur.execute(
-                self._POSITION_SELECT
-                + """ WHERE p.status = 'closed'
-                        AND (%(since)s::timestamptz IS NULL OR p.closed_at >= %(since)s)
-                        AND (%(until)s::timestamptz IS NULL OR p.closed_at < %(until)s)
-                        AND (%(mode)s::text IS NULL OR p.mode = %(mode)s)
-                      ORDER BY p.closed_at, p.position_id""",
-                {"since": since, "until": until, "mode": mode},
-            )
-            return cur.fetchall()
+        return self._fetch_all(
+            _POSITION_SELECT
+            + """ WHERE p.status = 'closed'
+                    AND (%(since)s::timestamptz IS NULL OR p.closed_at >= %(since)s)
+                    AND (%(until)s::timestamptz IS NULL OR p.closed_at < %(until)s)
+                    AND (%(mode)s::text IS NULL OR p.mode = %(mode)s)
+                  ORDER BY p.closed_at, p.position_id""",
+            {"since": since, "until": until, "mode": mode},
+        )
 
     # ------------------------------------------------------------------ fills and account
 
@@ -543,34 +544,31 @@ class Store:
         broker_order_id: str | None = None,
     ) -> bool:
         """Record one broker fill activity. Idempotent: returns False if it was already recorded."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                INSERT INTO fills (broker_activity_id, client_order_id, broker_order_id, symbol, side, qty,
-                    price, filled_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (broker_activity_id) DO NOTHING
-                RETURNING fill_id
-                """,
-                (broker_activity_id, client_order_id, broker_order_id, symbol.strip().upper(), side,
-                 _dec(qty), _dec(price), filled_at),
-            )  # fmt: skip
-            return cur.fetchone() is not None
+        inserted = self._fetch_one(
+            """
+            INSERT INTO fills (broker_activity_id, client_order_id, broker_order_id, symbol, side, qty,
+                price, filled_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (broker_activity_id) DO NOTHING
+            RETURNING fill_id
+            """,
+            (broker_activity_id, client_order_id, broker_order_id, symbol.strip().upper(), side,
+             _dec(qty), _dec(price), filled_at),
+        )  # fmt: skip
+        return inserted is not None
 
     def fills_for_order(
         self, *, client_order_id: str | None = None, broker_order_id: str | None = None
     ) -> list[Row]:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT * FROM fills
-                 WHERE (%(c)s::text IS NOT NULL AND client_order_id = %(c)s)
-                    OR (%(b)s::text IS NOT NULL AND broker_order_id = %(b)s)
-                 ORDER BY filled_at, fill_id
-                """,
-                {"c": client_order_id, "b": broker_order_id},
-            )
-            return cur.fetchall()
+        return self._fetch_all(
+            """
+            SELECT * FROM fills
+             WHERE (%(c)s::text IS NOT NULL AND client_order_id = %(c)s)
+                OR (%(b)s::text IS NOT NULL AND broker_order_id = %(b)s)
+             ORDER BY filled_at, fill_id
+            """,
+            {"c": client_order_id, "b": broker_order_id},
+        )
 
     def record_account_snapshot(
         self,
@@ -584,29 +582,26 @@ class Store:
         status: str | None = None,
         taken_at: datetime | None = None,
     ) -> int:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                INSERT INTO account_snapshots (taken_at, mode, equity, last_equity, cash, buying_power,
-                    long_market_value, status)
-                VALUES (COALESCE(%s, now()), %s, %s, %s, %s, %s, %s, %s)
-                RETURNING snapshot_id
-                """,
-                (taken_at, mode, _dec(equity), _dec(last_equity), _dec(cash), _dec(buying_power),
-                 _dec(long_market_value), status),
-            )  # fmt: skip
-            return int(self._one(cur)["snapshot_id"])
+        row = self._fetch_row(
+            """
+            INSERT INTO account_snapshots (taken_at, mode, equity, last_equity, cash, buying_power,
+                long_market_value, status)
+            VALUES (COALESCE(%s, now()), %s, %s, %s, %s, %s, %s, %s)
+            RETURNING snapshot_id
+            """,
+            (taken_at, mode, _dec(equity), _dec(last_equity), _dec(cash), _dec(buying_power),
+             _dec(long_market_value), status),
+        )  # fmt: skip
+        return int(row["snapshot_id"])
 
     def latest_account_snapshot(self, *, mode: str | None = None) -> Row | None:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT * FROM account_snapshots WHERE (%s::text IS NULL OR mode = %s)
-                 ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1
-                """,
-                (mode, mode),
-            )
-            return cur.fetchone()
+        return self._fetch_one(
+            """
+            SELECT * FROM account_snapshots WHERE (%s::text IS NULL OR mode = %s)
+             ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1
+            """,
+            (mode, mode),
+        )
 
     def upsert_daily_equity(
         self,
@@ -632,15 +627,13 @@ class Store:
             )
 
     def daily_equity(self, *, mode: str, since: date | None = None) -> list[Row]:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT date, mode, equity, last_equity, pnl, updated_at FROM daily_equity
-                 WHERE mode = %s AND (%s::date IS NULL OR date >= %s) ORDER BY date
-                """,
-                (mode, since, since),
-            )
-            return cur.fetchall()
+        return self._fetch_all(
+            """
+            SELECT date, mode, equity, last_equity, pnl, updated_at FROM daily_equity
+             WHERE mode = %s AND (%s::date IS NULL OR date >= %s) ORDER BY date
+            """,
+            (mode, since, since),
+        )
 
     # ------------------------------------------------------------------ cycles and risk
 
@@ -654,15 +647,14 @@ class Store:
         broker_time: datetime | None = None,
     ) -> int:
         """Record the start of a cycle; returns cycle_id."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                INSERT INTO cycle_runs (run_id, started_at, mode, phase, broker_time)
-                VALUES (%s, %s, %s, %s, %s) RETURNING cycle_id
-                """,
-                (run_id, started_at, mode, phase, broker_time),
-            )
-            return int(self._one(cur)["cycle_id"])
+        row = self._fetch_row(
+            """
+            INSERT INTO cycle_runs (run_id, started_at, mode, phase, broker_time)
+            VALUES (%s, %s, %s, %s, %s) RETURNING cycle_id
+            """,
+            (run_id, started_at, mode, phase, broker_time),
+        )
+        return int(row["cycle_id"])
 
     def finish_cycle(
         self,
@@ -673,41 +665,26 @@ class Store:
         *,
         finished_at: datetime | None = None,
     ) -> Row | None:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                UPDATE cycle_runs
-                   SET outcome = %s, detail = detail || %s, error = %s, finished_at = COALESCE(%s, now())
-                 WHERE run_id = %s
-                RETURNING *
-                """,
-                (outcome, _json(detail), error, finished_at, run_id),
-            )
-            return cur.fetchone()
+        return self._fetch_one(
+            """
+            UPDATE cycle_runs
+               SET outcome = %s, detail = detail || %s, error = %s, finished_at = COALESCE(%s, now())
+             WHERE run_id = %s
+            RETURNING *
+            """,
+            (outcome, _json(detail), error, finished_at, run_id),
+        )
 
     def last_cycle(self, *, mode: str | None = None, finished_only: bool = False) -> Row | None:
         """The most recently started cycle (or most recently finished one)."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT * FROM cycle_runs
-                 WHERE (%s::text IS NULL OR mode = %s) AND (NOT %s OR finished_at IS NOT NULL)
-                 ORDER BY started_at DESC, cycle_id DESC LIMIT 1
-                """,
-                (mode, mode, finished_only),
-            )
-            return cur.fetchone()
-
-    def cycles_since(self, since: datetime, *, mode: str | None = None) -> list[Row]:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT * FROM cycle_runs WHERE started_at >= %s AND (%s::text IS NULL OR mode = %s)
-                 ORDER BY started_at, cycle_id
-                """,
-                (since, mode, mode),
-            )
-            return cur.fetchall()
+        return self._fetch_one(
+            """
+            SELECT * FROM cycle_runs
+             WHERE (%s::text IS NULL OR mode = %s) AND (NOT %s OR finished_at IS NOT NULL)
+             ORDER BY started_at DESC, cycle_id DESC LIMIT 1
+            """,
+            (mode, mode, finished_only),
+        )
 
     def record_risk_event(
         self,
@@ -722,34 +699,31 @@ class Store:
         occurred_at: datetime | None = None,
     ) -> int:
         """Record a risk event, linked to the cycle ``run_id`` if given (and recorded)."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                INSERT INTO risk_events (occurred_at, rule, severity, detail, symbol, mode, phase,
-                    cycle_run_id)
-                VALUES (COALESCE(%s, now()), %s, %s, %s, %s, %s, %s,
-                        (SELECT cycle_id FROM cycle_runs WHERE run_id = %s))
-                RETURNING event_id
-                """,
-                (occurred_at, rule, severity, _json(detail), symbol, mode, phase, run_id),
-            )
-            return int(self._one(cur)["event_id"])
+        row = self._fetch_row(
+            """
+            INSERT INTO risk_events (occurred_at, rule, severity, detail, symbol, mode, phase,
+                cycle_run_id)
+            VALUES (COALESCE(%s, now()), %s, %s, %s, %s, %s, %s,
+                    (SELECT cycle_id FROM cycle_runs WHERE run_id = %s))
+            RETURNING event_id
+            """,
+            (occurred_at, rule, severity, _json(detail), symbol, mode, phase, run_id),
+        )
+        return int(row["event_id"])
 
     def risk_events_since(
         self, since: datetime, *, severities: Iterable[str] | None = None, mode: str | None = None
     ) -> list[Row]:
         sev = list(severities) if severities is not None else None
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT * FROM risk_events
-                 WHERE occurred_at >= %s AND (%s::text[] IS NULL OR severity = ANY(%s))
-                   AND (%s::text IS NULL OR mode = %s)
-                 ORDER BY occurred_at, event_id
-                """,
-                (since, sev, sev, mode, mode),
-            )
-            return cur.fetchall()
+        return self._fetch_all(
+            """
+            SELECT * FROM risk_events
+             WHERE occurred_at >= %s AND (%s::text[] IS NULL OR severity = ANY(%s))
+               AND (%s::text IS NULL OR mode = %s)
+             ORDER BY occurred_at, event_id
+            """,
+            (since, sev, sev, mode, mode),
+        )
 
     # ------------------------------------------------------------------ halts and emergencies
 
@@ -764,31 +738,26 @@ class Store:
                 (halted_at, reason, source),
             )
             cur.execute("SELECT * FROM halts WHERE resumed_at IS NULL")
-            return self._one(cur)
+            return _one(cur)
 
     def resume_halt(self, by: str, reason: str, *, resumed_at: datetime | None = None) -> Row | None:
         """Lift the active halt; returns it, or None if trading was not halted."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                UPDATE halts SET resumed_at = COALESCE(%s, now()), resumed_by = %s, resume_reason = %s
-                 WHERE resumed_at IS NULL
-                RETURNING *
-                """,
-                (resumed_at, by, reason),
-            )
-            return cur.fetchone()
+        return self._fetch_one(
+            """
+            UPDATE halts SET resumed_at = COALESCE(%s, now()), resumed_by = %s, resume_reason = %s
+             WHERE resumed_at IS NULL
+            RETURNING *
+            """,
+            (resumed_at, by, reason),
+        )
 
     def halt_windows(self, *, limit: int = 50) -> list[tuple[datetime, datetime | None]]:
         """The most recent halts as (halted_at, resumed_at or None), newest first."""
-        with self._tx() as cur:
-            cur.execute("SELECT halted_at, resumed_at FROM halts ORDER BY halted_at DESC LIMIT %s", (limit,))
-            return [(r["halted_at"], r["resumed_at"]) for r in cur.fetchall()]
+        rows = self._fetch_all("SELECT halted_at, resumed_at FROM halts ORDER BY halted_at DESC LIMIT %s", (limit,))
+        return [(r["halted_at"], r["resumed_at"]) for r in rows]
 
     def active_halt(self) -> Row | None:
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM halts WHERE resumed_at IS NULL")
-            return cur.fetchone()
+        return self._fetch_one("SELECT * FROM halts WHERE resumed_at IS NULL")
 
     def record_emergency(
         self,
@@ -801,32 +770,29 @@ class Store:
         detail: Mapping[str, Any] | None = None,
         occurred_at: datetime | None = None,
     ) -> int:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                INSERT INTO emergency_events (occurred_at, reason, outcome, positions_before, orders_canceled,
-                    flat_verified, detail)
-                VALUES (COALESCE(%s, now()), %s, %s, %s, %s, %s, %s)
-                RETURNING event_id
-                """,
-                (
-                    occurred_at,
-                    reason,
-                    outcome,
-                    positions_before,
-                    orders_canceled,
-                    flat_verified,
-                    _json(detail),
-                ),
-            )
-            return int(self._one(cur)["event_id"])
+        row = self._fetch_row(
+            """
+            INSERT INTO emergency_events (occurred_at, reason, outcome, positions_before, orders_canceled,
+                flat_verified, detail)
+            VALUES (COALESCE(%s, now()), %s, %s, %s, %s, %s, %s)
+            RETURNING event_id
+            """,
+            (
+                occurred_at,
+                reason,
+                outcome,
+                positions_before,
+                orders_canceled,
+                flat_verified,
+                _json(detail),
+            ),
+        )
+        return int(row["event_id"])
 
     def emergency_events(self, *, limit: int = 20) -> list[Row]:
-        with self._tx() as cur:
-            cur.execute(
-                "SELECT * FROM emergency_events ORDER BY occurred_at DESC, event_id DESC LIMIT %s", (limit,)
-            )
-            return cur.fetchall()
+        return self._fetch_all(
+            "SELECT * FROM emergency_events ORDER BY occurred_at DESC, event_id DESC LIMIT %s", (limit,)
+        )
 
     # ------------------------------------------------------------------ phases and go-live
 
@@ -841,31 +807,25 @@ class Store:
         criteria: Mapping[str, Any] | None = None,
         changed_at: datetime | None = None,
     ) -> Row:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                INSERT INTO phase_history (changed_at, from_phase, to_phase, action, reason, actor, criteria)
-                VALUES (COALESCE(%s, now()), %s, %s, %s, %s, %s, %s)
-                RETURNING *
-                """,
-                (changed_at, from_phase, to_phase, action, reason, actor, _json(criteria)),
-            )
-            return self._one(cur)
+        return self._fetch_row(
+            """
+            INSERT INTO phase_history (changed_at, from_phase, to_phase, action, reason, actor, criteria)
+            VALUES (COALESCE(%s, now()), %s, %s, %s, %s, %s, %s)
+            RETURNING *
+            """,
+            (changed_at, from_phase, to_phase, action, reason, actor, _json(criteria)),
+        )
 
     def current_phase_record(self) -> Row | None:
         """The latest phase_history row (its changed_at is when the current phase began)."""
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM phase_history ORDER BY changed_at DESC, id DESC LIMIT 1")
-            return cur.fetchone()
+        return self._fetch_one("SELECT * FROM phase_history ORDER BY changed_at DESC, id DESC LIMIT 1")
 
     def current_phase(self) -> str | None:
         row = self.current_phase_record()
         return str(row["to_phase"]) if row is not None else None
 
     def phase_history(self, *, limit: int = 100) -> list[Row]:
-        with self._tx() as cur:
-            cur.execute("SELECT * FROM phase_history ORDER BY changed_at DESC, id DESC LIMIT %s", (limit,))
-            return cur.fetchall()
+        return self._fetch_all("SELECT * FROM phase_history ORDER BY changed_at DESC, id DESC LIMIT %s", (limit,))
 
     def record_go_live(
         self,
@@ -876,137 +836,114 @@ class Store:
         acknowledgments: Mapping[str, Any] | None = None,
         live_account_equity: Number | None = None,
     ) -> Row:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                INSERT INTO go_live_records (passed, report, acknowledged_by, acknowledgments,
-                    live_account_equity)
-                VALUES (%s, %s, %s, %s, %s)
-                RETURNING *
-                """,
-                (passed, _json(report), acknowledged_by, _json(acknowledgments), _dec(live_account_equity)),
-            )
-            return self._one(cur)
+        return self._fetch_row(
+            """
+            INSERT INTO go_live_records (passed, report, acknowledged_by, acknowledgments,
+                live_account_equity)
+            VALUES (%s, %s, %s, %s, %s)
+            RETURNING *
+            """,
+            (passed, _json(report), acknowledged_by, _json(acknowledgments), _dec(live_account_equity)),
+        )
 
     def latest_go_live(self, *, passed_only: bool = False) -> Row | None:
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT * FROM go_live_records WHERE (NOT %s OR passed)
-                 ORDER BY created_at DESC, id DESC LIMIT 1
-                """,
-                (passed_only,),
-            )
-            return cur.fetchone()
+        return self._fetch_one(
+            """
+            SELECT * FROM go_live_records WHERE (NOT %s OR passed)
+             ORDER BY created_at DESC, id DESC LIMIT 1
+            """,
+            (passed_only,),
+        )
 
     # ------------------------------------------------------------------ cycle support
     def consecutive_execution_failures(self, *, mode: str) -> int:
         """How many of our most recent submissions in a row ended with an unresolved outcome ('unknown')
         or never reached the broker ('failed'). A broker rejection (buying power, invalid) is not an
         execution failure, and neither is an order still being worked."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT status FROM orders
-                 WHERE mode = %s AND submit_attempts > 0 AND intent <> 'stop' AND intent <> 'target'
-                 ORDER BY created_at DESC, order_id DESC LIMIT 50
-                """,
-                (mode,),
-            )
-            count = 0
-            for row in cur.fetchall():
-                if row["status"] not in ("unknown", "failed"):
-                    break
-                count += 1
-            return count
+        rows = self._fetch_all(
+            """
+            SELECT status FROM orders
+             WHERE mode = %s AND submit_attempts > 0 AND intent <> 'stop' AND intent <> 'target'
+             ORDER BY created_at DESC, order_id DESC LIMIT 50
+            """,
+            (mode,),
+        )
+        count = 0
+        for row in rows:
+            if row["status"] not in ("unknown", "failed"):
+                break
+            count += 1
+        return count
 
     def update_position_fill(self, position_id: int, *, qty: Number, entry_price: Number) -> Row | None:
         """An open position's entry filled further (partial fills): new quantity, average price and risk."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                UPDATE positions
-                   SET qty = %(qty)s, entry_price = %(entry)s,
-                       initial_risk = CASE WHEN stop_price IS NULL THEN initial_risk
-                                           ELSE %(qty)s * abs(%(entry)s::numeric - stop_price) END,
-                       updated_at = now()
-                 WHERE position_id = %(pid)s AND status = 'open'
-                RETURNING position_id
-                """,
-                {"qty": _dec(qty), "entry": _dec(entry_price), "pid": position_id},
-            )
-            found = cur.fetchone() is not None
-        return self.get_position(position_id) if found else None
+        return self._changed_position(
+            """
+            UPDATE positions
+               SET qty = %(qty)s, entry_price = %(entry)s,
+                   initial_risk = CASE WHEN stop_price IS NULL THEN initial_risk
+                                       ELSE %(qty)s * abs(%(entry)s::numeric - stop_price) END,
+                   updated_at = now()
+             WHERE position_id = %(pid)s AND status = 'open'
+            RETURNING position_id
+            """,
+            {"qty": _dec(qty), "entry": _dec(entry_price), "pid": position_id},
+        )
 
     # ------------------------------------------------------------------ lifecycle aggregates
     def cycle_days(self, *, mode: str, since: datetime | None = None) -> list[Row]:
         """Per trading day (New York date of the broker time): cycles ok, in error, and in all."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT (started_at AT TIME ZONE 'America/New_York')::date AS day,
-                       count(*) FILTER (WHERE outcome = 'ok') AS ok,
-                       count(*) FILTER (WHERE outcome = 'error') AS error,
-                       count(*) AS total
-                  FROM cycle_runs
-                 WHERE mode = %s AND (%s::timestamptz IS NULL OR started_at >= %s)
-                 GROUP BY 1 ORDER BY 1
-                """,
-                (mode, since, since),
-            )
-            return cur.fetchall()
+        return self._fetch_all(
+            """
+            SELECT (started_at AT TIME ZONE 'America/New_York')::date AS day,
+                   count(*) FILTER (WHERE outcome = 'ok') AS ok,
+                   count(*) FILTER (WHERE outcome = 'error') AS error,
+                   count(*) AS total
+              FROM cycle_runs
+             WHERE mode = %s AND (%s::timestamptz IS NULL OR started_at >= %s)
+             GROUP BY 1 ORDER BY 1
+            """,
+            (mode, since, since),
+        )
 
     def order_counts(self, *, mode: str, since: datetime | None = None) -> Row:
         """Our submissions since ``since``: how many were sent, and how many ended unresolved or unsent."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT count(*) FILTER (WHERE submit_attempts > 0 OR status IN ('unknown', 'failed')) AS submitted,
-                       count(*) FILTER (WHERE status IN ('unknown', 'failed')) AS failed
-                  FROM orders
-                 WHERE mode = %s AND intent NOT IN ('stop', 'target')
-                   AND (%s::timestamptz IS NULL OR COALESCE(broker_time, created_at) >= %s)
-                """,
-                (mode, since, since),
-            )
-            return self._one(cur)
+        return self._fetch_row(
+            """
+            SELECT count(*) FILTER (WHERE submit_attempts > 0 OR status IN ('unknown', 'failed')) AS submitted,
+                   count(*) FILTER (WHERE status IN ('unknown', 'failed')) AS failed
+              FROM orders
+             WHERE mode = %s AND intent NOT IN ('stop', 'target')
+               AND (%s::timestamptz IS NULL OR COALESCE(broker_time, created_at) >= %s)
+            """,
+            (mode, since, since),
+        )
 
     def orders_by_client_ids(self, client_order_ids: Iterable[str]) -> dict[str, Row]:
         """Our rows for many client ids in one query (reconcile reads the whole broker list each cycle)."""
         ids = list(client_order_ids)
         if not ids:
             return {}
-        with self._tx() as cur:
-            cur.execute(
-                "SELECT"
-                + _ORDER_COLUMNS
-                + """
-                  FROM orders o JOIN securities s ON s.security_id = o.security_id
-                 WHERE o.client_order_id = ANY(%s)
-                """,
-                (ids,),
-            )
-            return {r["client_order_id"]: r for r in cur.fetchall()}
+        rows = self._fetch_all(_ORDER_SELECT + " WHERE o.client_order_id = ANY(%s)", (ids,))
+        return {r["client_order_id"]: r for r in rows}
 
     def positions_for_entry_orders(self, client_order_ids: Iterable[str]) -> dict[str, Row]:
         """Positions by the client id of the entry that opened them, for many entries in one query."""
         ids = list(client_order_ids)
         if not ids:
             return {}
-        with self._tx() as cur:
-            cur.execute(self._POSITION_SELECT + " WHERE p.entry_client_order_id = ANY(%s)", (ids,))
-            return {r["entry_client_order_id"]: r for r in cur.fetchall()}
+        rows = self._fetch_all(_POSITION_SELECT + " WHERE p.entry_client_order_id = ANY(%s)", (ids,))
+        return {r["entry_client_order_id"]: r for r in rows}
 
     def last_fill_time(self, *, mode: str) -> datetime | None:
         """The newest recorded fill of one of our orders in ``mode`` (fills are fetched from there on)."""
-        with self._tx() as cur:
-            cur.execute(
-                """
-                SELECT max(f.filled_at) AS last FROM fills f
-                  JOIN orders o ON o.client_order_id = f.client_order_id
-                 WHERE o.mode = %s
-                """,
-                (mode,),
-            )
-            row = cur.fetchone()
-            return row["last"] if row is not None else None
+        row = self._fetch_row(
+            """
+            SELECT max(f.filled_at) AS last FROM fills f
+              JOIN orders o ON o.client_order_id = f.client_order_id
+             WHERE o.mode = %s
+            """,
+            (mode,),
+        )
+        last: datetime | None = row["last"]
+        return last
